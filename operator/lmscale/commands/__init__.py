@@ -1,0 +1,1 @@
+"""Subcommands of the `lmscale` CLI, one module each."""
