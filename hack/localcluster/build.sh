@@ -28,7 +28,7 @@ case "$component" in
   etcd) version="$ETCD_VERSION"; bins=(etcd); pkgs=(go.etcd.io/etcd/server/v3)
     ldflags="-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=release" ;;
   kwok) version="$KWOK_VERSION"; bins=(kwok); pkgs=(sigs.k8s.io/kwok/cmd/kwok)
-    ldflags="-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$version" ;;
+    ldflags="-s -w" ;;  # kwok embeds its own version
   helm) version="$HELM_VERSION"; bins=(helm); pkgs=(helm.sh/helm/v3/cmd/helm)
     kminor="${KUBERNETES_VERSION#v*.}"; kminor="${kminor%%.*}"
     ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$version -X helm.sh/helm/v3/internal/version.gitTreeState=clean"

@@ -1,0 +1,49 @@
+"""`lmscale cluster up|down|status`: the local control plane with simulated GPU nodes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+
+from lmscale.devcluster import cluster
+from lmscale.devcluster.layout import Layout
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("cluster", help="run the local GPU cluster (no Docker)")
+    actions = parser.add_subparsers(dest="action", required=True)
+    actions.add_parser("up", help="start it, or do nothing when it already runs").set_defaults(
+        func=_up)
+    actions.add_parser("down", help="stop every process and delete its state").set_defaults(
+        func=_down)
+    actions.add_parser("status", help="print each component's pid as JSON").set_defaults(
+        func=_status)
+
+
+def _up(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    started = time.monotonic()
+    try:
+        layout = cluster.up()
+    except cluster.ClusterError as error:
+        print(f"local cluster failed to start: {error}", file=sys.stderr)
+        return 1
+    print(f"local cluster ready in {time.monotonic() - started:.1f} s")
+    print(f"  export KUBECONFIG={layout.kubeconfig}")
+    print(f"  Prometheus: {layout.prometheus_url}")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    cluster.down()
+    print("local cluster stopped")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    pids = cluster.status(Layout.default())
+    print(json.dumps(pids, indent=2))
+    return 0 if all(pids.values()) else 3

@@ -1,0 +1,76 @@
+"""Where the local cluster keeps its files and which loopback ports it listens on."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+
+def repo_root() -> Path:
+    """The checkout that holds hack/localcluster (the cluster is a development tool)."""
+    if env := os.environ.get("LMSCALE_REPO_ROOT"):
+        return Path(env)
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "hack" / "localcluster" / "versions.env").is_file():
+            return parent
+    raise FileNotFoundError(
+        "cannot find hack/localcluster/versions.env above lmscale; "
+        "run from a checkout of lmscale or set LMSCALE_REPO_ROOT"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Ports:
+    etcd_client: int = 23790
+    etcd_peer: int = 23800
+    apiserver: int = 16443
+    controller_manager: int = 20257
+    scheduler: int = 20259
+    kwok: int = 20247
+    prometheus: int = 19090
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Paths of one local cluster's state; everything lives under `root`."""
+
+    root: Path
+    hack: Path
+    ports: Ports = dataclasses.field(default_factory=Ports)
+
+    @classmethod
+    def default(cls) -> Layout:
+        hack = repo_root() / "hack" / "localcluster"
+        root = Path(os.environ.get("LMSCALE_CLUSTER_DIR", repo_root() / ".localcluster"))
+        return cls(root=root, hack=hack)
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def pids(self) -> Path:
+        return self.root / "pids"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def prometheus_targets(self) -> Path:
+        """File-service-discovery folder: drop `<job>.json` here to add a scrape target."""
+        return self.root / "prometheus" / "targets"
+
+    @property
+    def apiserver_url(self) -> str:
+        return f"https://127.0.0.1:{self.ports.apiserver}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.prometheus}"

@@ -1,0 +1,107 @@
+"""Shared fixtures: the real local cluster (or any cluster KUBECONFIG names) and namespaces.
+
+Set LMSCALE_TEST_KUBECONFIG=1 to run the cluster tests against the cluster that KUBECONFIG
+names (a kind cluster made by `make kind-up`, with LMSCALE_PROMETHEUS_URL pointing at its
+Prometheus). Otherwise the session starts the local control plane, once, and stops it at the
+end when it started it. A cluster that cannot start fails the tests with the reason; they
+never skip.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class ClusterHandle:
+    """What a test needs to reach the cluster under test."""
+
+    def __init__(self, *, kubeconfig: Path, prometheus_url: str, kubectl: str,
+                 prometheus_targets: Path | None) -> None:
+        self.kubeconfig = kubeconfig
+        self.prometheus_url = prometheus_url
+        self.kubectl_path = kubectl
+        self.prometheus_targets = prometheus_targets
+
+    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True
+                ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [self.kubectl_path, "--kubeconfig", str(self.kubeconfig), *args],
+            input=stdin, capture_output=True, text=True,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)}: {result.stderr}")
+        return result
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[ClusterHandle]:
+    if os.environ.get("LMSCALE_TEST_KUBECONFIG"):
+        yield ClusterHandle(
+            kubeconfig=Path(os.environ.get("KUBECONFIG", Path.home() / ".kube" / "config")),
+            prometheus_url=os.environ.get("LMSCALE_PROMETHEUS_URL", "http://127.0.0.1:9090"),
+            kubectl=os.environ.get("KUBECTL", "kubectl"),
+            prometheus_targets=None,
+        )
+        return
+    from lmscale.devcluster import binaries, cluster as devcluster
+    from lmscale.devcluster.layout import Layout
+
+    layout = Layout.default()
+    was_running = all(devcluster.status(layout).values())
+    try:
+        devcluster.up(layout)
+    except Exception as error:  # noqa: BLE001 - any failure must fail the tests, loudly
+        pytest.fail(f"the local cluster could not start: {error}", pytrace=False)
+    handle = ClusterHandle(
+        kubeconfig=layout.kubeconfig,
+        prometheus_url=layout.prometheus_url,
+        kubectl=str(binaries.find("kubectl", hack=layout.hack)),
+        prometheus_targets=layout.prometheus_targets,
+    )
+    _install_crds(handle)
+    yield handle
+    if not was_running and not os.environ.get("LMSCALE_KEEP_CLUSTER"):
+        devcluster.down(layout)
+
+
+def _install_crds(handle: ClusterHandle) -> None:
+    crds = sorted((REPO / "crds").glob("*.yaml"))
+    for crd in crds:
+        handle.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
+    for crd in crds:
+        name = yaml.safe_load(crd.read_text())["metadata"]["name"]
+        handle.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
+
+
+@pytest.fixture(scope="session")
+def kubeconfig_path(cluster: ClusterHandle) -> Path:
+    return cluster.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def kube_api(cluster: ClusterHandle):  # type: ignore[no-untyped-def]
+    from kubernetes import client, config
+
+    api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    yield api_client
+    api_client.close()
+    del client
+
+
+@pytest.fixture
+def namespace(cluster: ClusterHandle, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards without waiting."""
+    name = f"t-{request.node.name[:40].lower().replace('_', '-').strip('-')}-{uuid.uuid4().hex[:5]}"
+    name = "".join(c if c.isalnum() or c == "-" else "-" for c in name)
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
