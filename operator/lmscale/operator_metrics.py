@@ -1,0 +1,106 @@
+"""The operator's own Prometheus metrics, served on `/metrics` (LMSCALE_METRICS_PORT).
+
+They answer "what did the autoscaler do, and could it see?": decisions by direction and
+reason, how each metric query went (latency, errors by kind, every result outcome), how long
+a scaling cycle takes, and desired versus current replicas per resource.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from wsgiref.simple_server import WSGIServer
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from lmscale.settings import ServerSettings
+
+PREFIX = "lmscale"
+_QUERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_CYCLE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+class OperatorMetrics:
+    """All operator metrics on one registry; tests build their own on a fresh registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else prometheus_client.REGISTRY
+        r = self.registry
+        self.decisions = Counter(
+            f"{PREFIX}_scaling_decisions_total",
+            "Scaling decisions, by direction (up, down, none) and policy reason.",
+            ["direction", "reason"],
+            registry=r,
+        )
+        self.query_duration = Histogram(
+            f"{PREFIX}_prometheus_query_duration_seconds",
+            "Latency of one metric query to Prometheus (one per metric per cycle).",
+            ["metric"],
+            buckets=_QUERY_BUCKETS,
+            registry=r,
+        )
+        self.query_errors = Counter(
+            f"{PREFIX}_prometheus_query_errors_total",
+            "Failed metric queries by metric and kind: connection, timeout, http, auth, response.",
+            ["metric", "kind"],
+            registry=r,
+        )
+        self.query_results = Counter(
+            f"{PREFIX}_prometheus_query_results_total",
+            "Per-deployment outcome of each metric query (ok, empty, nan, stale, ...).",
+            ["metric", "outcome"],
+            registry=r,
+        )
+        self.cycle_duration = Histogram(
+            f"{PREFIX}_scaling_cycle_duration_seconds",
+            "Duration of one scaling cycle over all resources.",
+            buckets=_CYCLE_BUCKETS,
+            registry=r,
+        )
+        self.desired_replicas = Gauge(
+            f"{PREFIX}_desired_replicas",
+            "Replicas the autoscaler wants, per LanguageModelDeployment.",
+            ["namespace", "name"],
+            registry=r,
+        )
+        self.current_replicas = Gauge(
+            f"{PREFIX}_current_replicas",
+            "Replicas on the Deployment now, per LanguageModelDeployment.",
+            ["namespace", "name"],
+            registry=r,
+        )
+
+    def record_decision(self, *, direction: str, reason: str) -> None:
+        self.decisions.labels(direction=direction, reason=reason).inc()
+
+    def set_replicas(self, namespace: str, name: str, *, desired: int, current: int) -> None:
+        self.desired_replicas.labels(namespace=namespace, name=name).set(desired)
+        self.current_replicas.labels(namespace=namespace, name=name).set(current)
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop a deleted resource's gauges so they do not report forever."""
+        for gauge in (self.desired_replicas, self.current_replicas):
+            with contextlib.suppress(KeyError):
+                gauge.remove(namespace, name)
+
+
+_default: OperatorMetrics | None = None
+_default_lock = threading.Lock()
+
+
+def default() -> OperatorMetrics:
+    """The process-wide metrics on prometheus_client's default registry (created once)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = OperatorMetrics()
+        return _default
+
+
+def start_metrics_server(
+    settings: ServerSettings, *, metrics: OperatorMetrics | None = None, addr: str = "0.0.0.0"
+) -> tuple[WSGIServer, threading.Thread]:
+    """Serve `/metrics` on the settings' metrics port in a daemon thread."""
+    registry = (metrics or default()).registry
+    return prometheus_client.start_http_server(settings.metrics_port, addr=addr, registry=registry)
