@@ -1,0 +1,200 @@
+"""How fast one replica runs: a roofline model of one continuous-batching engine step.
+
+A step of an engine like vLLM runs every layer once over a batch of tokens: the prompt tokens
+it prefills and one token for each decoding sequence. Its time is the larger of
+- memory: streaming the weights once (for MoE only the experts the batch's tokens route to)
+  plus every decoding sequence's KV cache, at the achieved HBM bandwidth; and
+- compute: 2 FLOPs per active parameter per token (Kaplan et al. 2020, "Scaling Laws",
+  C_forward ~ 2N) plus attention's 4 * layers * heads * head_dim FLOPs per (query, key) pair,
+  at the achieved dense tensor-core rate;
+plus a fixed per-step cost (scheduling, sampling, kernel launches; what keeps tiny models from
+running at bandwidth speed) and, across GPUs, two all-reduces per layer (Megatron-LM,
+Shoeybi et al. 2019) of the batch's hidden states over the node's interconnect.
+
+This is the roofline of Williams et al. (2009) applied per step, as in LLM-Viewer (Yuan et al.
+2024) and Mélange (Griggs et al. 2024). The efficiency factors below are what makes it match
+real kernels; `Efficiency` says where each default comes from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from lmscale.planner import catalog, kvcache, weights
+
+if TYPE_CHECKING:
+    from lmscale.planner.plan import CapacityPlan
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Efficiency:
+    """Achieved fractions of datasheet peaks, and fixed costs.
+
+    Defaults are calibrated on an NVIDIA H200 (docs/calibration/h200.json, measured with
+    hack/calibrate/gpu_microbench.py); see docs/capacity.md for the derivation. Other GPU
+    types use the same fractions of their own datasheet peaks.
+    """
+
+    # Decode streams weights with GEMV-like kernels: achieved / datasheet HBM bandwidth.
+    bandwidth: float = 0.80
+    # Prefill runs large GEMMs: achieved / datasheet dense tensor-core FLOP/s.
+    compute: float = 0.65
+    # Per engine step: scheduler, sampler, launch gaps with CUDA graphs.
+    step_overhead_s: float = 0.0015
+    # Per all-reduce (NCCL small-message latency inside an NVLink node).
+    allreduce_latency_s: float = 10e-6
+    # Achieved / datasheet interconnect bandwidth for all-reduce traffic.
+    interconnect: float = 0.7
+
+
+DEFAULT_EFFICIENCY = Efficiency()
+
+
+def compute_tflops(gpu: catalog.GpuType, dtype: str) -> float:
+    """Dense tensor-core rate a replica's matmuls run at for weights in `dtype`.
+
+    FP8 weights use FP8 tensor cores where the GPU has them (W8A8), else run weight-only at
+    the 16-bit rate (Marlin W8A16); int4 (AWQ/GPTQ) dequantises to 16-bit. 0 = unsupported.
+    """
+    name = weights.canonical_dtype(dtype)
+    if name not in gpu.supported_dtypes:
+        return 0.0
+    if name == "float8" and gpu.fp8_tflops > 0:
+        return gpu.fp8_tflops
+    if name == "float16":
+        return gpu.fp16_tflops
+    # bfloat16, and weight-only formats whose activations are 16-bit.
+    return gpu.bf16_tflops or gpu.fp16_tflops
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class ReplicaPerformance:
+    """One replica's speed, capacity, start-up delay and price, for simulators and autoscalers.
+
+    The `*_s` coefficients are precomputed so `step_seconds` is a handful of float operations:
+    the simulator calls it for every engine step of every replica.
+    """
+
+    gpus: int
+    cost_per_hour: float
+    kv_capacity_tokens: int
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    cold_start_seconds: float
+    # Coefficients of the step-time model (seconds).
+    fixed_s: float = 0.0  # per step, whatever its size
+    weights_s: float = 0.0  # streaming the dense (non-expert) weights once
+    experts_s: float = 0.0  # streaming every routed expert once (0 for dense models)
+    expert_skip: float = 0.0  # chance one token leaves a given expert untouched: 1 - k/E
+    kv_s_per_token: float = 0.0  # reading one cached token's K and V in every layer
+    compute_s_per_token: float = 0.0  # 2 * active parameters of FLOPs for one token
+    attention_s_per_pair: float = 0.0  # attention FLOPs for one (query, key) pair
+    comm_s_per_token: float = 0.0  # all-reduce traffic of one token's hidden states
+
+    def step_seconds(self, *, prefill_tokens: int, decode_seqs: int, kv_tokens: int) -> float:
+        """One engine step: prefill `prefill_tokens` prompt tokens and decode one token for
+        each of `decode_seqs` sequences whose caches hold `kv_tokens` tokens in total.
+
+        The prefill tokens are taken as one chunk attending causally to itself.
+        """
+        tokens = prefill_tokens + decode_seqs
+        if tokens <= 0:
+            return 0.0
+        memory = self.weights_s + kv_tokens * self.kv_s_per_token
+        if self.experts_s:
+            memory += self.experts_s * (1.0 - self.expert_skip**tokens)
+        compute = (
+            tokens * self.compute_s_per_token
+            + (kv_tokens + 0.5 * prefill_tokens * prefill_tokens) * self.attention_s_per_pair
+        )
+        roofline = memory if memory > compute else compute
+        return self.fixed_s + tokens * self.comm_s_per_token + roofline
+
+    def decode_step_seconds(self, batch: int, context: int) -> float:
+        """One decode step for `batch` sequences each holding `context` tokens."""
+        return self.step_seconds(prefill_tokens=0, decode_seqs=batch, kv_tokens=batch * context)
+
+    def prefill_seconds(self, tokens: int) -> float:
+        """Prefill one prompt of `tokens` tokens on an idle replica, chunk by chunk.
+
+        Each chunk also attends to (and reads the cache of) the chunks before it.
+        """
+        chunk = max(1, self.max_num_batched_tokens)
+        total, done = 0.0, 0
+        while done < tokens:
+            n = min(chunk, tokens - done)
+            # A chunk at offset `done` reads `done` cached tokens and attends to them.
+            total += self.step_seconds(prefill_tokens=n, decode_seqs=0, kv_tokens=0)
+            total += done * (self.kv_s_per_token + n * self.attention_s_per_pair)
+            done += n
+        return total
+
+
+def replica_performance(
+    plan: CapacityPlan, *, efficiency: Efficiency | None = None
+) -> ReplicaPerformance:
+    """The step-time model of a plan's replica; the plan must fit."""
+    if not plan.fits:
+        raise ValueError(f"{plan.model.key} on {plan.gpu.key} does not fit: {plan.reason}")
+    return build(
+        plan.model,
+        plan.gpu,
+        dtype=plan.dtype,
+        kv_dtype=plan.kv_cache_dtype,
+        tp=plan.gpus_per_replica,
+        kv_capacity_tokens=plan.kv_capacity_tokens,
+        max_num_seqs=plan.max_num_seqs,
+        max_num_batched_tokens=plan.max_num_batched_tokens,
+        cold_start_seconds=plan.cold_start_seconds,
+        cost_per_hour=plan.cost_per_hour,
+        efficiency=efficiency or plan.efficiency,
+    )
+
+
+def build(
+    model: catalog.ModelArchitecture,
+    gpu: catalog.GpuType,
+    *,
+    dtype: str,
+    kv_dtype: str,
+    tp: int,
+    kv_capacity_tokens: int,
+    max_num_seqs: int,
+    max_num_batched_tokens: int,
+    cold_start_seconds: float,
+    cost_per_hour: float,
+    efficiency: Efficiency = DEFAULT_EFFICIENCY,
+) -> ReplicaPerformance:
+    """Precompute the step-time coefficients for a tp-way replica of `model` on `gpu`."""
+    flops = compute_tflops(gpu, dtype) * 1e12 * efficiency.compute
+    if flops <= 0:
+        raise ValueError(f"{gpu.key} cannot run {dtype} weights")
+    bandwidth = gpu.bandwidth_bytes_per_second * efficiency.bandwidth
+    all_weights = weights.weight_bytes(model, dtype) - weights.unread_bytes(model)
+    expert_bytes = weights.expert_weight_bytes(model, dtype)
+    count = weights.parameter_count(model)
+    q_width = model.attention_heads * model.head_dim
+    comm_s_per_token, fixed = 0.0, efficiency.step_overhead_s
+    if tp > 1:
+        # Ring all-reduce moves 2(tp-1)/tp of the message per GPU; two per layer.
+        link = gpu.interconnect_bytes_per_second * efficiency.interconnect
+        message = model.hidden_size * 2  # one token's 16-bit hidden state
+        comm_s_per_token = 2 * model.layers * 2 * (tp - 1) / tp * message / link
+        fixed += 2 * model.layers * efficiency.allreduce_latency_s
+    return ReplicaPerformance(
+        gpus=tp,
+        cost_per_hour=cost_per_hour,
+        kv_capacity_tokens=kv_capacity_tokens,
+        max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=max_num_batched_tokens,
+        cold_start_seconds=cold_start_seconds,
+        fixed_s=fixed,
+        weights_s=(all_weights - expert_bytes) / tp / bandwidth,
+        experts_s=expert_bytes / tp / bandwidth,
+        expert_skip=1.0 - model.experts_per_token / model.experts if model.is_moe else 0.0,
+        kv_s_per_token=kvcache.kv_bytes_per_token_per_gpu(model, kv_dtype, tp) / bandwidth,
+        compute_s_per_token=2.0 * count.active_linear / tp / flops,
+        attention_s_per_pair=4.0 * model.layers * q_width / tp / flops,
+        comm_s_per_token=comm_s_per_token,
+    )
