@@ -29,7 +29,9 @@ def test_generated_crds_exist() -> None:
 @pytest.mark.parametrize("source", _generated(), ids=lambda path: path.name)
 def test_chart_copy_is_identical(source: Path) -> None:
     copy = CHART_CRDS / source.name
-    assert copy.is_file(), f"charts/lmscale/crds/{source.name} is missing: run hack/sync_chart_crds.sh"
+    assert copy.is_file(), (
+        f"charts/lmscale/crds/{source.name} is missing: run hack/sync_chart_crds.sh"
+    )
     assert copy.read_bytes() == source.read_bytes(), (
         f"charts/lmscale/crds/{source.name} differs from crds/{source.name}: "
         "run hack/sync_chart_crds.sh"
