@@ -71,7 +71,7 @@ def _to_lua(runtime: lua51.LuaRuntime, value: Any) -> Any:
         for index, item in enumerate(value, start=1):
             table[index] = _to_lua(runtime, item)
         return table
-    if isinstance(value, bool) or isinstance(value, str) or value is None:
+    if isinstance(value, bool | str) or value is None:
         return value
     if isinstance(value, int | float):
         return float(value)  # every Lua 5.1 number is a double (lua.LNumber)
