@@ -67,10 +67,15 @@ def cluster() -> Iterator[ClusterHandle]:
         kubectl=str(binaries.find("kubectl", hack=layout.hack)),
         prometheus_targets=layout.prometheus_targets,
     )
-    _install_crds(handle)
     yield handle
     if not was_running and not os.environ.get("LMSCALE_KEEP_CLUSTER"):
         devcluster.down(layout)
+
+
+@pytest.fixture(scope="session")
+def lmscale_crds(cluster: ClusterHandle) -> None:
+    """lmscale's CRDs from crds/, installed once and Established."""
+    _install_crds(cluster)
 
 
 def _install_crds(handle: ClusterHandle) -> None:
@@ -88,7 +93,7 @@ def kubeconfig_path(cluster: ClusterHandle) -> Path:
 
 
 @pytest.fixture(scope="session")
-def kube_api(cluster: ClusterHandle):  # type: ignore[no-untyped-def]
+def kube_api(cluster: ClusterHandle, lmscale_crds: None):  # type: ignore[no-untyped-def]
     from kubernetes import client, config
 
     api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))

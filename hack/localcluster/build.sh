@@ -44,7 +44,7 @@ if [[ $complete == 0 ]]; then
   echo "building $component $version into $out (cold builds take minutes)" >&2
   tmp="$out.tmp.$$"; mkdir -p "$tmp"
   (cd "$here/go/$component" && go build -trimpath -ldflags "$ldflags" -o "$tmp/" "${pkgs[@]}")
-  if [[ $component == etcd ]]; then mv "$tmp/v3" "$tmp/etcd"; fi
+  if [[ $component == etcd ]]; then mv "$tmp/server" "$tmp/etcd"; fi  # the package dir is server/
   rm -rf "$out"; mv "$tmp" "$out"
 fi
 echo "$out"

@@ -8,7 +8,7 @@ import logging
 import sys
 import time
 
-from lmscale.devcluster import cluster
+from lmscale.devcluster import binaries, cluster
 from lmscale.devcluster.layout import Layout
 
 
@@ -19,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         func=_up)
     actions.add_parser("down", help="stop every process and delete its state").set_defaults(
         func=_down)
+    actions.add_parser("binaries", help="find or build every binary; print their paths"
+                       ).set_defaults(func=_binaries)
     actions.add_parser("status", help="print each component's pid as JSON").set_defaults(
         func=_status)
 
@@ -40,6 +42,13 @@ def _up(args: argparse.Namespace) -> int:
 def _down(args: argparse.Namespace) -> int:
     cluster.down()
     print("local cluster stopped")
+    return 0
+
+
+def _binaries(args: argparse.Namespace) -> int:
+    hack = Layout.default().hack
+    for name in binaries.COMPONENT_OF:
+        print(f"{name}: {binaries.find(name, hack=hack)}")
     return 0
 
 

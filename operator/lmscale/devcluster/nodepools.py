@@ -25,7 +25,6 @@ class NodePool:
 class ClusterShape:
     pools: tuple[NodePool, ...]
     pod_startup_seconds: float
-    pod_startup_jitter_seconds: float
 
 
 def load(path: Path) -> ClusterShape:
@@ -43,7 +42,6 @@ def load(path: Path) -> ClusterShape:
     return ClusterShape(
         pools=pools,
         pod_startup_seconds=float(data.get("podStartupSeconds", 20)),
-        pod_startup_jitter_seconds=float(data.get("podStartupJitterSeconds", 0)),
     )
 
 
