@@ -91,8 +91,6 @@ def bandwidth(torch: Any) -> dict[str, Any]:
     b = torch.empty_like(a)
     copy_s = _timer(torch, lambda: b.copy_(a))
     sum_s = _timer(torch, lambda: a.sum(dtype=torch.float32))
-    del a, b
-    torch.cuda.empty_cache()
     return {
         "buffer_bytes": size,
         "copy_seconds": copy_s,
@@ -109,12 +107,13 @@ def decode_gemm(torch: Any) -> list[dict[str, Any]]:
     rows = []
     for k, n in ((4096, 4096), (8192, 8192), (4096, 14336)):
         count = max(1, (8 * GIB) // (k * n * 2))
-        ws = [torch.empty(n, k, dtype=torch.bfloat16, device="cuda").normal_() for _ in range(count)]
+        ws = [torch.empty(n, k, dtype=torch.bfloat16, device="cuda").normal_()
+              for _ in range(count)]
         weight_bytes = count * k * n * 2
         for m in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512):
             x = torch.randn(m, k, dtype=torch.bfloat16, device="cuda")
 
-            def step(x: Any = x) -> None:
+            def step(x: Any = x, ws: list[Any] = ws) -> None:
                 for w in ws:
                     F.linear(x, w)
 
@@ -126,7 +125,7 @@ def decode_gemm(torch: Any) -> list[dict[str, Any]]:
                 "weight_bytes_per_second": weight_bytes / seconds,
                 "flops_per_second": 2 * m * k * n * count / seconds,
             })
-        del ws
+        ws.clear()
         torch.cuda.empty_cache()
     return rows
 
@@ -162,7 +161,6 @@ def prefill_gemm(torch: Any) -> list[dict[str, Any]]:
                          "flops_per_second": 2 * m * k * n / seconds})
             if m in (2048, 8192) and hasattr(torch, "_scaled_mm"):
                 rows.extend(_fp8_gemm(torch, m, k, n))
-        del w
         torch.cuda.empty_cache()
     return rows
 
@@ -185,9 +183,11 @@ def torch_measurements(results: dict[str, Any], out: Path) -> None:
         import torch
     except Exception as error:  # noqa: BLE001
         results["torch_error"] = repr(error)
+        _write(results, out, "torch.json")
         return
     if not torch.cuda.is_available():
         results["torch_error"] = "torch has no CUDA device"
+        _write(results, out, "torch.json")
         return
     props = torch.cuda.get_device_properties(0)
     free, total = torch.cuda.mem_get_info()
@@ -207,9 +207,24 @@ def torch_measurements(results: dict[str, Any], out: Path) -> None:
         except Exception as error:  # noqa: BLE001 - keep what the others measured
             results[name] = {"error": repr(error)[:500]}
         results.setdefault("seconds", {})[name] = time.perf_counter() - started
-        _write(results, out)
+        torch.cuda.empty_cache()
+        _write(results, out, "torch.json")
         print(f"{name}: {time.perf_counter() - started:.1f}s", flush=True)
-    torch.cuda.empty_cache()
+
+
+def torch_in_child(results: dict[str, Any], out: Path, deadline: float) -> None:
+    """The torch measurements in their own process, so vLLM later gets a clean GPU."""
+    cmd = [sys.executable, __file__, "--out", str(out), "--part", "torch"]
+    try:
+        code = subprocess.run(cmd, timeout=min(150, max(30, deadline - time.monotonic() - 60)),
+                              check=False).returncode
+    except subprocess.TimeoutExpired:
+        code = -9
+    results["torch_returncode"] = code
+    part = out / "torch.json"
+    if part.exists():
+        results.update(json.loads(part.read_text()))
+        part.unlink()
 
 
 def vllm_measurements(results: dict[str, Any], out: Path, deadline: float) -> None:
@@ -271,8 +286,8 @@ def parse_vllm_log(text: str) -> dict[str, Any]:
     return facts
 
 
-def _write(results: dict[str, Any], out: Path) -> None:
-    (out / "calibration.json").write_text(json.dumps(results, indent=1, default=str))
+def _write(results: dict[str, Any], out: Path, name: str = "calibration.json") -> None:
+    (out / name).write_text(json.dumps(results, indent=1, default=str))
 
 
 def main() -> int:
@@ -280,13 +295,19 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "calibration")))
     parser.add_argument("--budget-seconds", type=float, default=400)
     parser.add_argument("--skip-vllm", action="store_true")
+    parser.add_argument("--part", choices=["all", "torch"], default="all")
     args = parser.parse_args()
     deadline = time.monotonic() + args.budget_seconds
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.part == "torch":
+        part: dict[str, Any] = {}
+        torch_measurements(part, args.out)
+        return 0
     results: dict[str, Any] = {"environment": environment()}
     print(json.dumps(results["environment"], indent=1), flush=True)
     _write(results, args.out)
-    torch_measurements(results, args.out)
+    torch_in_child(results, args.out, deadline)
+    _write(results, args.out)
     if not args.skip_vllm:
         vllm_measurements(results, args.out, deadline)
     _write(results, args.out)
