@@ -93,15 +93,26 @@ if isTrue(degraded) then
   return hs
 end
 
+-- Idle at zero under autoscaling: nothing is wrong, the next request brings a replica back.
+if ready ~= nil and ready.reason == "ScaledToZero" then
+  hs.status = "Healthy"
+  hs.message = messageOf(ready, "Scaled to zero while idle")
+  return hs
+end
+
 if isTrue(ready) then
-  -- A rollout of a new template is under way; Argo CD waits for it like for a Deployment.
-  if isTrue(progressing) then
+  -- A rollout of a new template (a change from Git) is under way: Argo CD waits for it, as
+  -- for a Deployment. A scale change is the autoscaler's business, not a sync's.
+  if isTrue(progressing) and progressing.reason ~= "Scaling" then
     hs.status = "Progressing"
     hs.message = messageOf(progressing, "Rolling out")
     return hs
   end
   hs.status = "Healthy"
   hs.message = messageOf(ready, "Ready")
+  if isTrue(progressing) then
+    hs.message = hs.message .. "; " .. messageOf(progressing, "scaling")
+  end
   -- Serving, but worth a look: extra replicas cannot land, or scaling is flying blind.
   if isFalse(schedulable) then
     hs.message = hs.message .. "; unschedulable replicas: " .. messageOf(schedulable, "no node fits")
