@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from lmscale.api import schema
-from lmscale.api.schema import Rule, StrictInt
+from lmscale.api.schema import Rule, StrictBool, StrictInt
 
 
 class Dtype(enum.StrEnum):
@@ -62,19 +62,23 @@ class ModelShape(schema.Schema):
             "Dimension of one attention head (head_dim); default hiddenSize / attentionHeads."
         ),
     )
-    ffn_size: StrictInt | None = Field(
+    ffn_size: StrictInt = Field(
+        ge=1, le=4_194_304, description="Feed-forward inner size (intermediate_size)."
+    )
+    vocab_size: StrictInt = Field(ge=1, le=16_777_216, description="Vocabulary size (vocab_size).")
+    tied_embeddings: StrictBool = Field(
+        default=False,
+        description="Whether the LM head shares the embedding matrix (tie_word_embeddings).",
+    )
+    parameters: StrictInt | None = Field(
         default=None,
-        ge=1,
-        le=4_194_304,
-        description="Feed-forward inner size (intermediate_size); default 4 x hiddenSize.",
-    )
-    vocab_size: StrictInt | None = Field(
-        default=None, ge=1, le=16_777_216, description="Vocabulary size (vocab_size)."
-    )
-    parameters: StrictInt = Field(
         ge=1_000_000,
         le=100_000_000_000_000,
-        description="Total parameter count, e.g. 8030000000 for an 8B model; sets weight memory.",
+        description=(
+            "Published total parameter count, e.g. 8030000000 for an 8B model. Optional: "
+            "lmscale counts parameters from the shape, and when this is set, reports a "
+            "shape whose count is more than 10 percent off (a mistyped field)."
+        ),
     )
     max_context_length: StrictInt = Field(
         ge=128,

@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field, ValidationError
 
 from lmscale.api import schema
 from lmscale.api.spec import LanguageModelDeploymentSpec
-from lmscale.api.status import Status
+from lmscale.api.status import ConditionReason, Status
 
 GROUP = "lmscale.dev"
 VERSION = "v1alpha1"
@@ -63,10 +63,14 @@ class LanguageModelDeployment(schema.Schema):
 
 @dataclass(frozen=True)
 class FieldError:
-    """One problem with a spec: the field, as a dotted path, and what to do about it."""
+    """One problem with a spec: the field, as a dotted path, and what to do about it.
+
+    `reason` is what the InvalidSpec condition reports when this is the first problem.
+    """
 
     path: str
     message: str
+    reason: ConditionReason = ConditionReason.INVALID_FIELD
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"

@@ -1,0 +1,33 @@
+"""The Service in front of the ready replicas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lmscale.api import LanguageModelDeployment
+from lmscale.render import deployment, meta
+
+
+def render_service(lmd: LanguageModelDeployment) -> dict[str, Any]:
+    """A Service on `spec.service.port` forwarding to the engine's named port."""
+    spec = lmd.spec.service
+    metadata = meta.metadata(lmd)
+    if spec.annotations:
+        metadata["annotations"] = dict(spec.annotations)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata,
+        "spec": {
+            "type": spec.type.value,
+            "selector": meta.selector_labels(lmd.name),
+            "ports": [
+                {
+                    "name": deployment.PORT_NAME,
+                    "port": spec.port,
+                    "targetPort": deployment.PORT_NAME,
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
