@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import urllib3
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
@@ -45,7 +46,8 @@ class PrometheusClient:
             timeout=settings.timeout_seconds,
             # No retries inside a cycle: the next cycle is the retry, and a retry with
             # back-off would stretch a cycle past its period while Prometheus is down.
-            retry=Retry(total=0),
+            # read=False re-raises read timeouts as such instead of as "max retries".
+            retry=Retry(total=0, read=False),
         )
 
     def query(self, promql: str, *, now: float) -> Any:
@@ -60,7 +62,7 @@ class PrometheusClient:
             )
         except requests.Timeout as error:
             raise QueryError("timeout", f"no answer within {timeout:g}s: {error}") from error
-        except requests.ConnectionError as error:
+        except (requests.ConnectionError, urllib3.exceptions.HTTPError) as error:
             raise QueryError("connection", f"cannot reach {self._settings.url}: {error}") from error
         except PrometheusApiClientException as error:
             raise _http_error(error) from error

@@ -186,7 +186,6 @@ def assemble(
     for metric, vector in parsed.items():
         if vector is None:
             continue
-        unmatched = (set(vector.values) | set(vector.rejected)) - wanted
-        counts[metric][Outcome.UNMATCHED] += len(unmatched)
-        counts[metric][Outcome.MALFORMED] += vector.malformed
-    return deployments, {m: c for m, c in counts.items() if c}
+        unmatched = len((set(vector.values) | set(vector.rejected)) - wanted)
+        counts[metric].update({Outcome.UNMATCHED: unmatched, Outcome.MALFORMED: vector.malformed})
+    return deployments, {m: +c for m, c in counts.items() if +c}
