@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -89,17 +89,17 @@ class FakeExporter(Collector):
         self.port = 0
 
     def set(
-        self, name: str, value: float, *, timestamp: float | None = None, **labels: str
+        self, name: str, value: float, labels: Mapping[str, str], *, timestamp: float | None = None
     ) -> None:
         """Set a gauge; an explicit `timestamp` makes Prometheus store that sample time."""
         with self._lock:
             self._gauges.setdefault(name, {})[_key(labels)] = (value, timestamp)
 
-    def remove(self, name: str, **labels: str) -> None:
+    def remove(self, name: str, labels: Mapping[str, str]) -> None:
         with self._lock:
             self._gauges.get(name, {}).pop(_key(labels), None)
 
-    def histogram(self, name: str, histogram: Histogram, **labels: str) -> None:
+    def histogram(self, name: str, histogram: Histogram, labels: Mapping[str, str]) -> None:
         with self._lock:
             self._histograms.setdefault(name, {})[_key(labels)] = histogram
 
@@ -143,11 +143,11 @@ class FakeExporter(Collector):
             self._server.server_close()
 
 
-def _key(labels: dict[str, str]) -> LabelSet:
+def _key(labels: Mapping[str, str]) -> LabelSet:
     return tuple(sorted(labels.items()))
 
 
-def _label_names(series: dict[LabelSet, object]) -> list[str]:
+def _label_names(series: Mapping[LabelSet, object]) -> list[str]:
     names = {name for key in series for name, _ in key}
     if any(tuple(n for n, _ in key) != tuple(sorted(names)) for key in series):
         raise ValueError("all series of one metric need the same label names")

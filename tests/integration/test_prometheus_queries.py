@@ -18,6 +18,7 @@ from lmscale.metrics.client import PrometheusClient
 from lmscale.metrics.reader import MetricsReader
 from lmscale.metrics.results import (
     AvailabilityReason,
+    DeploymentMetrics,
     Metric,
     MetricsSnapshot,
     Outcome,
@@ -101,23 +102,22 @@ def engine_pod(
     kv: float | None = None,
 ) -> None:
     waiting_name, running_name, kv_name = NAMES[engine]
-    labels = {"namespace": ns, "pod": pod, DEP: dep}
-    exporter.set(waiting_name, waiting, **labels)
-    exporter.set(running_name, running, **labels)
+    labels = pod_labels(ns, pod, dep)
+    exporter.set(waiting_name, waiting, labels)
+    exporter.set(running_name, running, labels)
     if kv_name is not None and kv is not None:
-        exporter.set(kv_name, kv, **labels)
+        exporter.set(kv_name, kv, labels)
 
 
 def gpu(exporter: FakeExporter, ns: str, pod: str, index: int, percent: float) -> None:
     """A DCGM series as the exporter's Kubernetes mapping labels it: no deployment label."""
-    exporter.set(
-        "DCGM_FI_DEV_GPU_UTIL",
-        percent,
-        gpu=str(index),
-        UUID=f"GPU-{pod}-{index}",
-        namespace=ns,
-        pod=pod,
-    )
+    labels = {"gpu": str(index), "UUID": f"GPU-{pod}-{index}", "namespace": ns, "pod": pod}
+    exporter.set("DCGM_FI_DEV_GPU_UTIL", percent, labels)
+
+
+def pod_labels(ns: str, pod: str, dep: str) -> dict[str, str]:
+    """Labels of an engine series once the scrape config maps the pod's labels."""
+    return {"namespace": ns, "pod": pod, DEP: dep}
 
 
 def fleet_targets() -> list[Target]:
@@ -145,40 +145,34 @@ def harness(prometheus: PrometheusServer, exporter: FakeExporter) -> Iterator[Ha
     # A vLLM fleet mid-upgrade: one pod exports the KV-cache gauge under its older name.
     engine_pod(exporter, "mixed", "upgrade", "upgrade-new", "vllm", waiting=1, running=1, kv=0.5)
     engine_pod(exporter, "mixed", "upgrade", "upgrade-old", "vllm", waiting=1, running=1)
-    exporter.set(
-        "vllm:gpu_cache_usage_perc", 0.7, namespace="mixed", pod="upgrade-old", **{DEP: "upgrade"}
-    )
+    exporter.set("vllm:gpu_cache_usage_perc", 0.7, pod_labels("mixed", "upgrade-old", "upgrade"))
     engine_pod(exporter, "nan", "broken", "broken-0", "vllm", waiting=float("nan"), running=3)
     # Samples that carry their own time, two minutes old: Prometheus still returns them
     # (five-minute lookback); the reader must not.
     old = time.time() - 120
     for name in NAMES["vllm"][:2]:
-        exporter.set(name, 9, timestamp=old, namespace="stale", pod="frozen-0", **{DEP: "frozen"})
+        exporter.set(name, 9, pod_labels("stale", "frozen-0", "frozen"), timestamp=old)
     for engine, name in (("vllm", "lat"), ("sglang", "slat")):
         for p, rate in ((0, 20.0), (1, 60.0)):
             engine_pod(exporter, "ttft", name, f"{name}-{p}", engine, waiting=0, running=1)
             exporter.histogram(
                 f"{engine}:time_to_first_token_seconds",
                 Histogram(BOUNDS, TTFT, rate=rate),
-                namespace="ttft",
-                pod=f"{name}-{p}",
-                **{DEP: name},
+                pod_labels("ttft", f"{name}-{p}", name),
             )
     engine_pod(exporter, "ttft", "tlat", "tlat-0", "tgi", waiting=0, running=1)
-    tgi_labels = {"namespace": "ttft", "pod": "tlat-0", DEP: "tlat"}
-    exporter.histogram("tgi_request_queue_duration", Histogram(BOUNDS, TGI_QUEUE), **tgi_labels)
+    tgi_labels = pod_labels("ttft", "tlat-0", "tlat")
+    exporter.histogram("tgi_request_queue_duration", Histogram(BOUNDS, TGI_QUEUE), tgi_labels)
     exporter.histogram(
         "tgi_batch_inference_duration",
         Histogram(BOUNDS, TGI_PREFILL),
-        method="prefill",
-        **tgi_labels,
+        {**tgi_labels, "method": "prefill"},
     )
     # Decode steps must not count towards time to first token.
     exporter.histogram(
         "tgi_batch_inference_duration",
         Histogram(BOUNDS, (0, 0, 0, 0, 0)),
-        method="decode",
-        **tgi_labels,
+        {**tgi_labels, "method": "decode"},
     )
     h = Harness(prometheus, exporter)
     wait_for(lambda: _all_visible(h), timeout=30)
@@ -300,15 +294,18 @@ def test_tiny_max_age_makes_everything_missing(harness: Harness) -> None:
 
 
 def test_series_that_stops_being_exported_becomes_missing(harness: Harness) -> None:
-    labels = {"namespace": "vanish", "pod": "gone-0", DEP: "gone"}
-    harness.exporter.set("vllm:num_requests_waiting", 5, **labels)
+    labels = pod_labels("vanish", "gone-0", "gone")
+    harness.exporter.set("vllm:num_requests_waiting", 5, labels)
     target = [Target("vanish", "gone", "vllm")]
     wait_for(lambda: harness.read(target).get("vanish", "gone").waiting == 5)
 
-    harness.exporter.remove("vllm:num_requests_waiting", **labels)
+    harness.exporter.remove("vllm:num_requests_waiting", labels)
 
-    got = wait_for(lambda: (m := harness.read(target).get("vanish", "gone")).waiting is None and m)
-    assert got.missing[Metric.WAITING] is Outcome.EMPTY
+    def gone() -> DeploymentMetrics | None:
+        got = harness.read(target).get("vanish", "gone")
+        return got if got.waiting is None else None
+
+    assert wait_for(gone).missing[Metric.WAITING] is Outcome.EMPTY
 
 
 def test_deployment_reads_only_its_own_engine(harness: Harness) -> None:

@@ -97,16 +97,15 @@ def parse_vector(result: Any, *, labels: Labels, now: float, max_age: float) -> 
     Two series for one deployment are ambiguous (the query should have aggregated them), so
     both are dropped as DUPLICATE rather than one picked at random.
     """
-    if not isinstance(result, list):
-        raise MalformedSampleError(
-            f"expected a vector (list of series), got {type(result).__name__}"
-        )
+    # A scalar answer is a list too, [timestamp, "value"]: only a list of objects is a vector.
+    if not isinstance(result, list) or not all(isinstance(item, Mapping) for item in result):
+        raise MalformedSampleError(f"expected a vector (list of series), got {result!r:.100}")
     values: dict[SeriesKey, float] = {}
     rejected: dict[SeriesKey, Outcome] = {}
     seen: set[SeriesKey] = set()
     malformed = 0
     for item in result:
-        key = series_key(item.get("metric") if isinstance(item, Mapping) else None, labels)
+        key = series_key(item.get("metric"), labels)
         if key is None:
             malformed += 1
             continue

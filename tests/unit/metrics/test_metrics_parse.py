@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from lmscale.metrics import parse
-from lmscale.metrics.results import Metric, Outcome, QueryState, QueryStatus, Target
+from lmscale.metrics.results import Key, Metric, Outcome, QueryState, QueryStatus, Target
 
 NOW = 1_700_000_000.0
 LABELS = parse.Labels("namespace", "lmscale_dev_deployment", "lmscale_engine")
@@ -124,7 +124,7 @@ def key(dep: str = "chat", *, ns: str = "a", engine: str = "vllm") -> parse.Seri
             1,
             id="empty-deployment-label",
         ),
-        pytest.param(["junk", {"value": [NOW, "1"]}], {}, {}, 2, id="not-series"),
+        pytest.param([{"value": [NOW, "1"]}], {}, {}, 1, id="no-labels"),
         pytest.param([series("x")], {}, {key(): Outcome.MALFORMED}, 0, id="unreadable-value"),
     ],
 )
@@ -148,6 +148,8 @@ def test_parse_vector(
         pytest.param({"resultType": "vector"}, id="mapping"),
         pytest.param(None, id="none"),
         pytest.param("[]", id="string"),
+        pytest.param([NOW, "1"], id="scalar"),
+        pytest.param(["junk", series("1")], id="not-all-series"),
     ],
 )
 def test_parse_vector_rejects_a_non_vector(result: Any) -> None:
@@ -175,7 +177,7 @@ def test_assemble_fills_values_and_reasons() -> None:
 
     deployments, counts = parse.assemble([target], vectors, statuses(), supported=all_supported)
 
-    got = deployments[("a", "chat")]
+    got = deployments[Key("a", "chat")]
     assert (got.waiting, got.running, got.kv_cache_usage) == (3.0, None, None)
     assert dict(got.missing) == {
         Metric.RUNNING: Outcome.NAN,
@@ -206,7 +208,7 @@ def test_assemble_without_an_answer(state: QueryState, supported: bool, expected
         supported=lambda engine, metric: supported,
     )
 
-    got = deployments[("a", "chat")]
+    got = deployments[Key("a", "chat")]
     assert [got.value(m) for m in Metric] == [None] * len(Metric)
     assert set(got.missing.values()) == {expected}
     assert all(c == {expected: 1} for c in counts.values())
@@ -219,7 +221,7 @@ def test_assemble_only_reads_the_deployments_own_engine() -> None:
         [Target("a", "chat", "sglang")], vectors, statuses(), supported=all_supported
     )
 
-    assert deployments[("a", "chat")].waiting is None
+    assert deployments[Key("a", "chat")].waiting is None
     assert counts[Metric.WAITING] == {Outcome.EMPTY: 1, Outcome.UNMATCHED: 1}
 
 

@@ -1,0 +1,77 @@
+"""The operator's own /metrics: names, labels, and the HTTP server on the settings port."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from lmscale import operator_metrics
+from lmscale.settings import ServerSettings
+
+
+@pytest.fixture
+def metrics() -> operator_metrics.OperatorMetrics:
+    return operator_metrics.OperatorMetrics(CollectorRegistry())
+
+
+def value(metrics: operator_metrics.OperatorMetrics, sample: str, **labels: str) -> float | None:
+    return metrics.registry.get_sample_value(sample, labels)
+
+
+def test_decisions_by_direction_and_reason(metrics: operator_metrics.OperatorMetrics) -> None:
+    metrics.record_decision(direction="up", reason="QueueAboveTarget")
+    metrics.record_decision(direction="up", reason="QueueAboveTarget")
+    metrics.record_decision(direction="none", reason="MetricsMissing")
+
+    name = "lmscale_scaling_decisions_total"
+    assert value(metrics, name, direction="up", reason="QueueAboveTarget") == 2
+    assert value(metrics, name, direction="none", reason="MetricsMissing") == 1
+
+
+def test_replicas_per_resource_and_forget(metrics: operator_metrics.OperatorMetrics) -> None:
+    metrics.set_replicas("team-a", "chat", desired=4, current=2)
+
+    assert value(metrics, "lmscale_desired_replicas", namespace="team-a", name="chat") == 4
+    assert value(metrics, "lmscale_current_replicas", namespace="team-a", name="chat") == 2
+
+    metrics.forget("team-a", "chat")
+    metrics.forget("team-a", "chat")  # twice is fine
+
+    assert value(metrics, "lmscale_desired_replicas", namespace="team-a", name="chat") is None
+
+
+def test_cycle_duration(metrics: operator_metrics.OperatorMetrics) -> None:
+    metrics.cycle_duration.observe(0.3)
+
+    assert value(metrics, "lmscale_scaling_cycle_duration_seconds_count") == 1
+    assert value(metrics, "lmscale_scaling_cycle_duration_seconds_bucket", le="0.5") == 1
+
+
+def test_server_serves_metrics_on_the_settings_port(
+    metrics: operator_metrics.OperatorMetrics,
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    metrics.set_replicas("team-a", "chat", desired=3, current=3)
+
+    server, thread = operator_metrics.start_metrics_server(
+        ServerSettings(metrics_port=port, health_port=port + 1), metrics=metrics, addr="127.0.0.1"
+    )
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            body = response.read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    assert 'lmscale_desired_replicas{name="chat",namespace="team-a"} 3.0' in body
+    assert "# TYPE lmscale_prometheus_query_duration_seconds histogram" in body
+
+
+def test_default_is_created_once() -> None:
+    assert operator_metrics.default() is operator_metrics.default()
