@@ -140,10 +140,9 @@ def _scalar_kind(annotation: Any) -> str:
 def _wire(value: Any, *, nested_defaults: bool) -> Any:
     """A Python default as it appears on the wire."""
     if isinstance(value, BaseModel):
-        # Nested defaults fill in the rest, so an all-default model becomes `{}`.
-        return value.model_dump(
-            mode="json", by_alias=True, exclude_none=True, exclude_defaults=nested_defaults
-        )
+        # Written out in full: the apiserver checks an object default against the object's
+        # CEL rules as it stands, without first filling in the nested defaults.
+        return value.model_dump(mode="json", by_alias=True, exclude_none=True)
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, list):
@@ -195,10 +194,8 @@ def model_schema(model: type[schema.Schema]) -> dict[str, Any]:
 def openapi_schema() -> dict[str, Any]:
     """The openAPIV3Schema of the resource."""
     root = model_schema(resource.LanguageModelDeployment)
-    root["properties"]["metadata"] = {
-        "type": "object",
-        "description": root["properties"]["metadata"]["description"],
-    }
+    # The apiserver owns metadata's schema; a CRD may only say that it is an object.
+    root["properties"]["metadata"] = {"type": "object"}
     for key in ("apiVersion", "kind"):
         root["properties"][key].pop("default", None)
     root["required"] = ["spec"]

@@ -152,6 +152,19 @@ class Status(schema.StatusSchema):
     last_scale_time: datetime | None = Field(
         default=None, description="When the autoscaler last changed the replicas."
     )
+    scaling: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "The autoscaler's memory (recent recommendations, scale events, learned start-up "
+            "time), kept here so that a restarted operator decides as the last one would."
+        ),
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    kopf: dict[str, Any] | None = Field(
+        default=None,
+        description="The operator framework's handler progress; not for people.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
     last_scale_reason: str | None = Field(
         default=None,
         max_length=32768,

@@ -1,0 +1,6 @@
+"""kopf handlers: thin adapters from events to the controller, scaler and Kubernetes edges.
+
+Importing this package registers every handler with kopf's default registry.
+"""
+
+from lmscale.handlers import drift, indexes, lifecycle, operator, scaling  # noqa: F401

@@ -1,0 +1,114 @@
+"""Conditions from what the Deployment and its pods show (pure: `now` comes in)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from lmscale.api.status import Condition, ConditionReason, ConditionStatus, ConditionType
+from lmscale.controller.pods import PodInfo
+
+R = ConditionReason
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    """The observed children of one LanguageModelDeployment."""
+
+    generation: int
+    desired_replicas: int
+    deployment: Mapping[str, Any] | None
+    pods: Sequence[PodInfo]
+
+    @property
+    def replicas(self) -> int:
+        return sum(1 for p in self.pods if not p.terminating)
+
+    @property
+    def ready_replicas(self) -> int:
+        return sum(1 for p in self.pods if p.ready and not p.terminating)
+
+
+def condition(type_: ConditionType, ok: bool, reason: ConditionReason, message: str, *,
+              now: datetime, generation: int) -> Condition:
+    return Condition(
+        type=type_, status=ConditionStatus.TRUE if ok else ConditionStatus.FALSE,
+        reason=reason.value, message=message, last_transition_time=now,
+        observed_generation=generation,
+    )
+
+
+def ready(w: Workload, *, now: datetime) -> Condition:
+    if w.desired_replicas == 0:
+        return condition(ConditionType.READY, True, R.SCALED_TO_ZERO,
+                         "scaled to zero; the first request waits for a cold start",
+                         now=now, generation=w.generation)
+    ok = w.ready_replicas >= w.desired_replicas
+    return condition(
+        ConditionType.READY, ok, R.AVAILABLE if ok else R.REPLICAS_NOT_READY,
+        f"{w.ready_replicas}/{w.desired_replicas} replicas ready", now=now,
+        generation=w.generation)
+
+
+def _deployment_condition(w: Workload, type_: str) -> Mapping[str, Any]:
+    status = (w.deployment or {}).get("status") or {}
+    return next((c for c in status.get("conditions") or [] if c.get("type") == type_), {})
+
+
+def progressing(w: Workload, *, now: datetime) -> Condition:
+    status = (w.deployment or {}).get("status") or {}
+    meta = (w.deployment or {}).get("metadata") or {}
+    stalled = _deployment_condition(w, "Progressing")
+    if stalled.get("reason") == "ProgressDeadlineExceeded":
+        return condition(ConditionType.PROGRESSING, False, R.PROGRESS_DEADLINE_EXCEEDED,
+                         str(stalled.get("message", "")), now=now, generation=w.generation)
+    rolling = (
+        w.deployment is None
+        or status.get("observedGeneration", 0) < meta.get("generation", 0)
+        or status.get("updatedReplicas", 0) < (w.deployment.get("spec") or {}).get("replicas", 0)
+    )
+    if rolling:
+        return condition(ConditionType.PROGRESSING, True, R.ROLLING_OUT,
+                         "rolling out the new replica template", now=now, generation=w.generation)
+    if w.replicas != w.desired_replicas or w.ready_replicas != w.desired_replicas:
+        return condition(ConditionType.PROGRESSING, True, R.SCALING,
+                         f"scaling to {w.desired_replicas} replicas "
+                         f"({w.ready_replicas} ready of {w.replicas})",
+                         now=now, generation=w.generation)
+    return condition(ConditionType.PROGRESSING, False, R.RECONCILED,
+                     f"{w.desired_replicas} replicas up to date", now=now,
+                     generation=w.generation)
+
+
+def degraded(w: Workload, *, now: datetime) -> Condition:
+    looping = [p.name for p in w.pods if p.crash_looping]
+    if looping:
+        return condition(ConditionType.DEGRADED, True, R.CRASH_LOOPING,
+                         f"pods failing to start: {', '.join(sorted(looping)[:5])}",
+                         now=now, generation=w.generation)
+    failure = _deployment_condition(w, "ReplicaFailure")
+    if failure.get("status") == "True":
+        return condition(ConditionType.DEGRADED, True, R.REPLICAS_FAILING,
+                         str(failure.get("message", "")), now=now, generation=w.generation)
+    return condition(ConditionType.DEGRADED, False, R.AS_EXPECTED, "no failing replicas",
+                     now=now, generation=w.generation)
+
+
+def schedulable(w: Workload, *, now: datetime) -> Condition:
+    stuck = sorted((p for p in w.pods if p.unschedulable_message), key=lambda p: p.name)
+    if stuck:
+        first = stuck[0]
+        return condition(
+            ConditionType.SCHEDULABLE, False, R.UNSCHEDULABLE,
+            f"{len(stuck)} pod(s) pending; {first.name}: {first.unschedulable_message}",
+            now=now, generation=w.generation)
+    return condition(ConditionType.SCHEDULABLE, True, R.SCHEDULED,
+                     "every replica has a node with the GPU type", now=now,
+                     generation=w.generation)
+
+
+def workload_conditions(w: Workload, *, now: datetime) -> list[Condition]:
+    return [ready(w, now=now), progressing(w, now=now), degraded(w, now=now),
+            schedulable(w, now=now)]

@@ -1,0 +1,57 @@
+"""A pod reduced to what the operator decides on: readiness, age, scheduling, failures."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+
+
+@dataclasses.dataclass(frozen=True)
+class PodInfo:
+    namespace: str
+    name: str
+    created: datetime | None
+    ready: bool
+    ready_since: datetime | None
+    terminating: bool
+    unschedulable_message: str | None  # the scheduler's reason, while it cannot place the pod
+    crash_looping: bool
+    deletion_cost: int | None
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any]:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == type_), {})
+
+
+def summarize(body: Mapping[str, Any]) -> PodInfo:
+    meta, status = body.get("metadata", {}), body.get("status") or {}
+    ready = _condition(status, "Ready")
+    scheduled = _condition(status, "PodScheduled")
+    unschedulable = (scheduled.get("status") == "False"
+                     and scheduled.get("reason") == "Unschedulable")
+    waiting_reasons = {
+        (s.get("state") or {}).get("waiting", {}).get("reason")
+        for s in status.get("containerStatuses") or []
+    }
+    cost = (meta.get("annotations") or {}).get(DELETION_COST)
+    return PodInfo(
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name", ""),
+        created=_time(meta.get("creationTimestamp")),
+        ready=ready.get("status") == "True",
+        ready_since=_time(ready.get("lastTransitionTime")) if ready.get("status") == "True"
+        else None,
+        terminating=meta.get("deletionTimestamp") is not None,
+        unschedulable_message=str(scheduled.get("message", "")) if unschedulable else None,
+        crash_looping=bool(waiting_reasons & {"CrashLoopBackOff", "ImagePullBackOff",
+                                               "ErrImagePull", "CreateContainerConfigError"}),
+        deletion_cost=int(cost) if cost is not None and cost.lstrip("-").isdigit() else None,
+    )

@@ -1,0 +1,33 @@
+"""A LanguageModelDeployment created, changed or found at start-up: reconcile its children."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from lmscale.controller.desired import Invalid, desired_state
+from lmscale.handlers.names import LMD
+from lmscale.k8s import reconcile
+
+
+@kopf.on.resume(*LMD)
+@kopf.on.create(*LMD)
+@kopf.on.update(*LMD, field="spec")
+def lmd_reconcile(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    outcome = desired_state(body)
+    now = datetime.now(UTC)
+    if isinstance(outcome, Invalid):
+        # Running children stay as they are; the next spec change tries again (no retry loop).
+        reconcile.write_spec_status(memo.kube, body, outcome, now=now)
+        kopf.warn(body, reason="InvalidSpec",
+                  message=f"spec not applied, children left as they are: {outcome.message}")
+        logger.warning("invalid spec: %s", outcome.message)
+        return
+    changes = reconcile.apply_children(memo.kube, outcome)
+    reconcile.write_spec_status(memo.kube, body, outcome, now=now)
+    plan = outcome.plan
+    for change in changes:
+        kopf.info(body, reason=change.verb.capitalize(),
+                  message=f"{change}: {plan.gpus_per_replica} x {plan.gpu.key} per replica")

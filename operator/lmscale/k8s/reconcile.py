@@ -1,0 +1,111 @@
+"""Apply a LanguageModelDeployment's desired children and report on them (the I/O half)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from lmscale import render
+from lmscale.api.resource import API_VERSION, KIND
+from lmscale.api.status import Condition, ConditionReason, ConditionType, set_condition
+from lmscale.controller import conditions
+from lmscale.controller.desired import Desired, Invalid, initial_replicas
+from lmscale.k8s import resources
+from lmscale.k8s.client import SCALER_MANAGER, TEMPLATE_MANAGER, Kube
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """One child the reconciler created, changed or deleted, for an Event."""
+
+    verb: str  # created | updated | deleted
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.verb} {self.kind} {self.name}"
+
+
+def apply_children(kube: Kube, desired: Desired) -> list[Change]:
+    """Apply every child that should exist and delete the optional ones that should not."""
+    changes: list[Change] = []
+    meta = desired.lmd.metadata
+    for manifest in desired.manifests:
+        resource = resources.of(manifest)
+        name = manifest["metadata"]["name"]
+        before = kube.get(resource, namespace=meta["namespace"], name=name)
+        after = kube.apply(manifest, field_manager=TEMPLATE_MANAGER)
+        if before is None:
+            changes.append(Change("created", manifest["kind"], name))
+            if manifest["kind"] == "Deployment":
+                replicas = render.render_replicas(name, meta["namespace"],
+                                                  initial_replicas(desired.lmd))
+                kube.apply(replicas, field_manager=SCALER_MANAGER)
+        elif before["metadata"]["resourceVersion"] != after["metadata"]["resourceVersion"]:
+            changes.append(Change("updated", manifest["kind"], name))
+    for api_version, kind in desired.children.absent():
+        resource = resources.BY_KIND[(api_version, kind)]
+        name = meta["name"]
+        existing = kube.get(resource, namespace=meta["namespace"], name=name)
+        if existing is not None and _owned_by(existing, meta.get("uid")):
+            kube.delete(resource, namespace=meta["namespace"], name=name)
+            changes.append(Change("deleted", kind, name))
+    return changes
+
+
+def _owned_by(body: Mapping[str, Any], uid: str | None) -> bool:
+    return any(ref.get("uid") == uid for ref in body["metadata"].get("ownerReferences") or [])
+
+
+def _status_body(body: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, Any]:
+    meta = body["metadata"]
+    return {
+        "apiVersion": API_VERSION, "kind": KIND,
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+        "status": dict(status),
+    }
+
+
+def current_conditions(body: Mapping[str, Any]) -> list[Condition]:
+    return [Condition.model_validate(c)
+            for c in (body.get("status") or {}).get("conditions") or []]
+
+
+def conditions_json(old: Sequence[Condition], new: Sequence[Condition]) -> list[dict[str, Any]]:
+    """`new` with each lastTransitionTime kept from `old` when the status did not change."""
+    merged = list(old)
+    for c in new:
+        merged = set_condition(merged, c)
+    wanted = {c.type for c in new}
+    return [c.model_dump(mode="json", by_alias=True, exclude_none=True)
+            for c in merged if c.type in wanted]
+
+
+def write_spec_status(kube: Kube, body: Mapping[str, Any], outcome: Desired | Invalid, *,
+                      now: datetime) -> None:
+    """The reconciler's part of status: generation, plan, selector and InvalidSpec."""
+    generation = int(body["metadata"].get("generation", 0))
+    if isinstance(outcome, Invalid):
+        invalid = conditions.condition(ConditionType.INVALID_SPEC, True, outcome.reason,
+                                       outcome.message, now=now, generation=generation)
+        status: dict[str, Any] = {"observedGeneration": generation}
+    else:
+        invalid = conditions.condition(ConditionType.INVALID_SPEC, False,
+                                       ConditionReason.SPEC_VALID, "spec is valid",
+                                       now=now, generation=generation)
+        status = {
+            "observedGeneration": generation,
+            "selector": render.selector(body["metadata"]["name"]),
+            "capacityPlan": outcome.plan.to_dict(),
+        }
+    status["conditions"] = conditions_json(current_conditions(body), [invalid])
+    kube.apply(_status_body(body, status), field_manager=TEMPLATE_MANAGER,
+               subresource="status")
+
+
+def write_workload_status(kube: Kube, body: Mapping[str, Any], status: Mapping[str, Any]
+                          ) -> None:
+    """The scaler's part of status: replicas, workload conditions, metrics, decisions."""
+    kube.apply(_status_body(body, status), field_manager=SCALER_MANAGER, subresource="status")

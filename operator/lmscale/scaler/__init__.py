@@ -1,0 +1,1 @@
+"""The scaling loop: one cycle reads every deployment's metrics and children, decides, acts."""

@@ -1,0 +1,220 @@
+"""One scaling cycle over every LanguageModelDeployment (the I/O half of the scaler).
+
+Reads come from kopf's in-memory indexes (no list calls) and from Prometheus (one query per
+metric for all deployments); writes are a server-side apply of `replicas` under the
+scaler's field manager, pod-deletion-cost annotations before a scale-down, and a status
+apply only when something other than the time of the reading changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from lmscale import operator_metrics, render
+from lmscale.api.status import ConditionReason, ConditionType
+from lmscale.controller import conditions
+from lmscale.controller.desired import Desired, Invalid, desired_state
+from lmscale.controller.pods import DELETION_COST, PodInfo
+from lmscale.k8s import reconcile, resources
+from lmscale.k8s.client import SCALER_MANAGER, Kube
+from lmscale.metrics.client import PrometheusClient
+from lmscale.metrics.reader import MetricsReader
+from lmscale.metrics.results import Availability, MetricsSnapshot, Target
+from lmscale.policy import Decision, ScalingHistory, decide
+from lmscale.scaler import drain, observe, pod_load
+from lmscale.scaler.policy_spec import policy_spec
+from lmscale.settings import OperatorSettings
+
+log = logging.getLogger(__name__)
+Key = tuple[str, str]
+# Post a Kubernetes Event: (object body, type, reason, message).
+EventPoster = Callable[[Mapping[str, Any], str, str, str], None]
+
+
+@dataclasses.dataclass
+class ScalerMemory:
+    """What one operator process keeps between cycles; losing it on restart loses nothing
+    that matters (scaling history lives in status)."""
+
+    last_cycle: datetime | None = None
+    desired: dict[tuple[str, int], Desired | Invalid] = dataclasses.field(default_factory=dict)
+    written: dict[Key, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class CycleReport:
+    deployments: int
+    scaled: int
+    queries: int
+    seconds: float
+
+
+class Scaler:
+    def __init__(self, *, kube: Kube, reader: MetricsReader, settings: OperatorSettings,
+                 post_event: EventPoster, metrics: operator_metrics.OperatorMetrics,
+                 prometheus: PrometheusClient | None = None) -> None:
+        self.kube = kube
+        self.reader = reader
+        self.prometheus = prometheus
+        self.settings = settings
+        self.post_event = post_event
+        self.metrics = metrics
+        self.memory = ScalerMemory()
+
+    def run_cycle(self, *, lmds: Mapping[Key, Mapping[str, Any]],
+                  deployments: Mapping[Key, Mapping[str, Any]],
+                  pods: Mapping[Key, Sequence[PodInfo]], now: datetime | None = None
+                  ) -> CycleReport:
+        started = time.perf_counter()
+        now = now or datetime.now(UTC)
+        outcomes = {key: self._desired(body) for key, body in lmds.items()}
+        targets = [Target(ns, name, o.lmd.spec.engine.kind.value)
+                   for (ns, name), o in outcomes.items()
+                   if isinstance(o, Desired) and o.lmd.spec.scaling.enabled]
+        snapshot = self.reader.read(targets, now=now.timestamp()) if targets else None
+        scaled = 0
+        for key, body in lmds.items():
+            try:
+                scaled += self._one(key, body, outcomes[key], deployments.get(key),
+                                    list(pods.get(key, ())), snapshot, now)
+            except Exception:  # noqa: BLE001 - one bad resource must not stop the others
+                log.exception("scaling %s/%s failed; the next cycle retries", *key)
+        self._forget_deleted(lmds)
+        self.memory.last_cycle = now
+        elapsed = time.perf_counter() - started
+        self.metrics.cycle_duration.observe(elapsed)
+        return CycleReport(len(lmds), scaled, snapshot.query_count if snapshot else 0, elapsed)
+
+    def _desired(self, body: Mapping[str, Any]) -> Desired | Invalid:
+        meta = body["metadata"]
+        key = (str(meta.get("uid")), int(meta.get("generation", 0)))
+        if key not in self.memory.desired:
+            self.memory.desired[key] = desired_state(body)
+        return self.memory.desired[key]
+
+    def _forget_deleted(self, lmds: Mapping[Key, Mapping[str, Any]]) -> None:
+        live = {(str(b["metadata"].get("uid")), int(b["metadata"].get("generation", 0)))
+                for b in lmds.values()}
+        for key in [k for k in self.memory.desired if k not in live]:
+            del self.memory.desired[key]
+        for key in [k for k in self.memory.written if k not in lmds]:
+            del self.memory.written[key]
+            self.metrics.forget(*key)
+
+    def _one(self, key: Key, body: Mapping[str, Any], outcome: Desired | Invalid,
+             deployment: Mapping[str, Any] | None, pods: list[PodInfo],
+             snapshot: MetricsSnapshot | None, now: datetime) -> int:
+        status = dict(body.get("status") or {})
+        generation = int(body["metadata"].get("generation", 0))
+        current = int((deployment or {}).get("spec", {}).get("replicas") or 0)
+        scaled = 0
+        extra: dict[str, Any] = {}
+        if isinstance(outcome, Invalid) or deployment is None:
+            desired = current
+            metrics_condition = conditions.condition(
+                ConditionType.METRICS_AVAILABLE, False, ConditionReason.METRICS_MISSING,
+                "no replicas to read metrics from", now=now, generation=generation)
+        elif not outcome.lmd.spec.scaling.enabled:
+            desired = outcome.lmd.spec.replicas
+            metrics_condition = conditions.condition(
+                ConditionType.METRICS_AVAILABLE, False, ConditionReason.SCALING_DISABLED,
+                "scaling.enabled is false: spec.replicas sets the replicas",
+                now=now, generation=generation).model_copy(update={"status": "Unknown"})
+            if desired != current:
+                self._scale(body, key, current, desired, pods, reason="SpecReplicas",
+                            message=f"spec.replicas is {desired}", now=now)
+                scaled = 1
+        else:
+            assert snapshot is not None
+            decision = self._decide(outcome, status, current, pods,
+                                    snapshot.get(*key), now)
+            desired = decision.replicas
+            extra["scaling"] = json.loads(decision.history.to_json())
+            availability = snapshot.availability(*key)
+            metrics_condition = _metrics_condition(availability, now=now, generation=generation)
+            values = snapshot.get(*key)
+            extra["metrics"] = {k: v for k, v in {
+                "waiting": values.waiting, "running": values.running,
+                "kvCacheUsage": values.kv_cache_usage,
+                "ttftP95Seconds": values.ttft_p95_seconds,
+                "gpuUtilization": values.gpu_utilization}.items() if v is not None}
+            direction = ("up" if desired > current else "down" if desired < current
+                         else "none")
+            self.metrics.record_decision(direction=direction, reason=decision.reason.value)
+            if desired != current:
+                self._scale(body, key, current, desired, pods, reason=decision.reason.value,
+                            message=decision.message, now=now)
+                extra["lastScaleTime"] = now.isoformat().replace("+00:00", "Z")
+                extra["lastScaleReason"] = (f"scaled {current} -> {desired}: "
+                                            f"{decision.message}")
+                scaled = 1
+        workload = conditions.Workload(generation=generation, desired_replicas=desired,
+                                       deployment=deployment, pods=pods)
+        self.metrics.set_replicas(*key, desired=desired, current=workload.ready_replicas)
+        new = {
+            "replicas": workload.replicas,
+            "readyReplicas": workload.ready_replicas,
+            "desiredReplicas": desired,
+            "conditions": reconcile.conditions_json(
+                reconcile.current_conditions(body),
+                [*conditions.workload_conditions(workload, now=now), metrics_condition]),
+            **{k: status[k] for k in ("lastScaleTime", "lastScaleReason") if k in status},
+            **extra,
+        }
+        self._write_status(key, body, new, now=now)
+        return scaled
+
+    def _decide(self, desired: Desired, status: Mapping[str, Any], current: int,
+                pods: list[PodInfo], values: Any, now: datetime) -> Decision:
+        spec = policy_spec(desired.lmd, desired.plan)
+        stored = status.get("scaling")
+        history = ScalingHistory.from_json(json.dumps(stored)) if stored else ScalingHistory()
+        seen = observe.observation(spec_replicas=current, pods=pods, metrics=values, now=now,
+                                   since=self.memory.last_cycle)
+        return decide(spec, seen, history, now=now.timestamp())
+
+    def _scale(self, body: Mapping[str, Any], key: Key, current: int, desired: int,
+               pods: list[PodInfo], *, reason: str, message: str, now: datetime) -> None:
+        namespace, name = key
+        if desired < current:
+            self._mark_least_loaded(namespace, pods, now=now)
+        self.kube.apply(render.render_replicas(name, namespace, desired),
+                        field_manager=SCALER_MANAGER)
+        self.post_event(body, "Normal", "Scaled" if reason != "SpecReplicas" else "Replicas",
+                        f"scaled {current} -> {desired}: {message}")
+        log.info("%s/%s scaled %d -> %d (%s): %s", namespace, name, current, desired,
+                 reason, message)
+
+    def _mark_least_loaded(self, namespace: str, pods: list[PodInfo], *, now: datetime
+                           ) -> None:
+        load = (pod_load.pod_load(self.prometheus, namespace, self.settings.metrics,
+                                  now=now.timestamp())
+                if self.prometheus is not None else {})
+        costs = drain.changed_costs(pods, drain.deletion_costs(pods, load))
+        for pod, cost in costs.items():
+            self.kube.merge_patch(resources.PODS, namespace=namespace, name=pod,
+                                  patch={"metadata": {"annotations": {DELETION_COST: str(cost)}}})
+
+    def _write_status(self, key: Key, body: Mapping[str, Any], status: dict[str, Any], *,
+                      now: datetime) -> None:
+        fingerprint = json.dumps(status, sort_keys=True, default=str)
+        if self.memory.written.get(key) == fingerprint:
+            return
+        if "metrics" in status:
+            status["metrics"]["observedAt"] = now.isoformat().replace("+00:00", "Z")
+        reconcile.write_workload_status(self.kube, body, status)
+        self.memory.written[key] = fingerprint
+
+
+def _metrics_condition(availability: Availability, *, now: datetime, generation: int
+                       ) -> Any:
+    return conditions.condition(
+        ConditionType.METRICS_AVAILABLE, availability.available,
+        ConditionReason.METRICS_FRESH, availability.message, now=now, generation=generation,
+    ).model_copy(update={"reason": availability.reason.value})
