@@ -216,6 +216,7 @@ def test_several_pods_aggregate_per_deployment(harness: Harness) -> None:
         got = snapshot.get(target.namespace, target.name)
         assert got.waiting == 2 * i + 1, target
         assert got.running == 21, target
+        assert got.reporting_replicas == 2, target
         assert got.gpu_utilization == pytest.approx(0.6), target  # mean of 40 % and 80 %
         if target.engine == "tgi":
             assert got.kv_cache_usage is None

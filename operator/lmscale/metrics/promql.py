@@ -95,6 +95,11 @@ def avg_by_deployment(names: tuple[str, ...], ctx: QueryContext) -> str:
     return f"avg by ({ctx.group}) ({first_of(names, ctx)})"
 
 
+def count_by_deployment(names: tuple[str, ...], ctx: QueryContext) -> str:
+    """How many pods of a deployment export a fresh series: the pods that reported."""
+    return f"count by ({ctx.group}) ({first_of(names, ctx)})"
+
+
 def histogram_quantile(histogram: str, ctx: QueryContext, *, matchers: str = "") -> str:
     """The quantile of a histogram over all pods of a deployment, from the rate of its buckets."""
     sel = selector(f"{histogram}_bucket", ctx, matchers=matchers)

@@ -52,6 +52,8 @@ class GaugeEngineSource(EngineSource):
             )
         if metric is Metric.TTFT_P95:
             return self.ttft_p95(ctx)
+        if metric is Metric.REPORTING_REPLICAS:
+            return promql.count_by_deployment(self.running[:1], ctx)
         return None
 
     def ttft_p95(self, ctx: promql.QueryContext) -> str | None:

@@ -61,6 +61,15 @@ def test_query_text_names_no_deployment() -> None:
             ],
             id="gpu-joined-by-pod",
         ),
+        pytest.param(
+            Metric.REPORTING_REPLICAS,
+            [
+                "count by (namespace, lmscale_dev_deployment) ((vllm:num_requests_running{",
+                "count by (namespace, lmscale_dev_deployment) ((tgi_batch_current_size{",
+                "count by (namespace, lmscale_dev_deployment) ((sglang:num_running_reqs{",
+            ],
+            id="reporting-pods",
+        ),
     ],
 )
 def test_metric_names_per_engine(metric: Metric, needles: list[str]) -> None:
