@@ -23,7 +23,7 @@ from typing import Any
 
 LAYERS, HIDDEN, HEADS, KV_HEADS, HEAD_DIM, FFN, VOCAB = 32, 4096, 32, 8, 128, 14336, 128256
 CASES = ((1, 1024), (1, 8192), (16, 1024), (64, 1024), (64, 4096), (128, 2048), (256, 1024),
-         (256, 2048), (512, 1024))
+         (256, 2048), (512, 1024), (32, 512), (8, 256))
 
 
 def main() -> int:
@@ -120,7 +120,8 @@ def main() -> int:
             q = qkv[:, :q_width].view(tokens, HEADS, HEAD_DIM).transpose(0, 1)
             k = qkv[:, q_width:q_width + kv_width].view(tokens, KV_HEADS, HEAD_DIM).transpose(0, 1)
             v = qkv[:, q_width + kv_width:].view(tokens, KV_HEADS, HEAD_DIM).transpose(0, 1)
-            attn = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+            k, v = k.repeat_interleave(group, dim=0), v.repeat_interleave(group, dim=0)
+            attn = F.scaled_dot_product_attention(q, k, v, is_causal=True)
             x = x + F.linear(attn.transpose(0, 1).reshape(tokens, q_width), layer["o"])
             h = F.rms_norm(x, (HIDDEN,), layer["norm2"])
             gate, up = F.linear(h, layer["gate_up"]).chunk(2, dim=-1)
@@ -140,6 +141,19 @@ def main() -> int:
             results["prefill"].append({"tokens": tokens, "error": repr(error)[:400]})
         torch.cuda.empty_cache()
         print(f"prefill t={tokens}: {results['prefill'][-1]}", flush=True)
+    results["attention"] = []
+    for tokens in (2048, 8192, 16384):
+        try:
+            q, k, v = (torch.randn(HEADS, tokens, HEAD_DIM, dtype=bf16, device=dev)
+                       for _ in range(3))
+            seconds = timed(lambda q=q, k=k, v=v: F.scaled_dot_product_attention(
+                q, k, v, is_causal=True), iters=5)
+            flops = 4 * HEADS * HEAD_DIM * tokens * tokens / 2
+            results["attention"].append({"tokens": tokens, "seconds": seconds,
+                                         "flops_per_second": flops / seconds})
+        except Exception as error:  # noqa: BLE001
+            results["attention"].append({"tokens": tokens, "error": repr(error)[:400]})
+        print(f"attention t={tokens}: {results['attention'][-1]}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "decode_step.json").write_text(json.dumps(results, indent=1))
     return 0
