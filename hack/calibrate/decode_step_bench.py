@@ -121,7 +121,8 @@ def main() -> int:
             k = qkv[:, q_width:q_width + kv_width].view(tokens, KV_HEADS, HEAD_DIM).transpose(0, 1)
             v = qkv[:, q_width + kv_width:].view(tokens, KV_HEADS, HEAD_DIM).transpose(0, 1)
             k, v = k.repeat_interleave(group, dim=0), v.repeat_interleave(group, dim=0)
-            attn = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            attn = F.scaled_dot_product_attention(
+                q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), is_causal=True)[0]
             x = x + F.linear(attn.transpose(0, 1).reshape(tokens, q_width), layer["o"])
             h = F.rms_norm(x, (HIDDEN,), layer["norm2"])
             gate, up = F.linear(h, layer["gate_up"]).chunk(2, dim=-1)
@@ -144,7 +145,7 @@ def main() -> int:
     results["attention"] = []
     for tokens in (2048, 8192, 16384):
         try:
-            q, k, v = (torch.randn(HEADS, tokens, HEAD_DIM, dtype=bf16, device=dev)
+            q, k, v = (torch.randn(1, HEADS, tokens, HEAD_DIM, dtype=bf16, device=dev)
                        for _ in range(3))
             seconds = timed(lambda q=q, k=k, v=v: F.scaled_dot_product_attention(
                 q, k, v, is_causal=True), iters=5)
