@@ -137,7 +137,7 @@ def _scalar_kind(annotation: Any) -> str:
     return {int: "integer", str: "string"}.get(base, "other")
 
 
-def _wire(value: Any, *, nested_defaults: bool) -> Any:
+def _wire(value: Any) -> Any:
     """A Python default as it appears on the wire."""
     if isinstance(value, BaseModel):
         # Written out in full: the apiserver checks an object default against the object's
@@ -146,9 +146,9 @@ def _wire(value: Any, *, nested_defaults: bool) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, list):
-        return [_wire(v, nested_defaults=False) for v in value]
+        return [_wire(v) for v in value]
     if isinstance(value, dict):
-        return {k: _wire(v, nested_defaults=False) for k, v in value.items()}
+        return {k: _wire(v) for k, v in value.items()}
     return value
 
 
@@ -157,7 +157,7 @@ def _default(field: FieldInfo) -> Any:
     value = field.default if factory is None else factory()  # type: ignore[call-arg]
     if value is PydanticUndefined or value is None or value == [] or value == {}:
         return PydanticUndefined  # nothing worth storing in every object
-    return _wire(value, nested_defaults=True)
+    return _wire(value)
 
 
 def field_schema(owner: type[BaseModel], name: str, field: FieldInfo) -> dict[str, Any]:
