@@ -10,6 +10,7 @@ first, so `vllm:num_requests_waiting` would arrive as `vllm_num_requests_waiting
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import http.server
 import json
@@ -127,7 +128,8 @@ class FakeExporter(Collector):
                 self.send_header("Content-Type", exposition.CONTENT_TYPE_PLAIN_0_0_4)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                with contextlib.suppress(ConnectionError):  # Prometheus stopped mid-scrape
+                    self.wfile.write(body)
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

@@ -64,7 +64,11 @@ class MetricsReader:
         return cls(PrometheusClient(settings.prometheus), ctx, metrics=metrics)
 
     def read(self, targets: Iterable[Target], *, now: float) -> MetricsSnapshot:
-        """All metrics for `targets`; samples are judged fresh or stale against `now`."""
+        """All metrics for `targets`, evaluated at `now` (Unix seconds, the scaler's clock).
+
+        Samples are judged fresh or stale against `now`; the number of queries depends on
+        the engines in use, never on the number of targets.
+        """
         targets = list(targets)
         engines = {t.engine for t in targets if t.engine in registry.SOURCES}
         built = queries.build_queries(engines, self._ctx)
@@ -93,6 +97,12 @@ class MetricsReader:
             deployments=MappingProxyType(deployments),
             queries=MappingProxyType(statuses),
         )
+
+    def close(self) -> None:
+        """Release the HTTP connections (the client's, when it has any)."""
+        close = getattr(self._client, "close", None)
+        if callable(close):
+            close()
 
     def _run(
         self, metric: Metric, text: str, *, now: float
