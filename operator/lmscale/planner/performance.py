@@ -1,19 +1,20 @@
 """How fast one replica runs: a roofline model of one continuous-batching engine step.
 
 A step of an engine like vLLM runs every layer once over a batch of tokens: the prompt tokens
-it prefills and one token for each decoding sequence. Its time is the larger of
-- memory: streaming the weights once (for MoE only the experts the batch's tokens route to)
-  plus every decoding sequence's KV cache, at the achieved HBM bandwidth; and
-- compute: 2 FLOPs per active parameter per token (Kaplan et al. 2020, "Scaling Laws",
-  C_forward ~ 2N) plus attention's 4 * layers * heads * head_dim FLOPs per (query, key) pair,
-  at the achieved dense tensor-core rate;
-plus a fixed per-step cost (scheduling, sampling, kernel launches; what keeps tiny models from
-running at bandwidth speed) and, across GPUs, two all-reduces per layer (Megatron-LM,
-Shoeybi et al. 2019) of the batch's hidden states over the node's interconnect.
+it prefills and one token for each decoding sequence. Its time is the sum of two rooflines
+(Williams et al. 2009), because the two kinds of kernels run one after the other:
+- the linear layers: the larger of streaming the weights once (for MoE only the experts the
+  batch routes to) at the achieved HBM bandwidth, and their 2 FLOPs per active parameter per
+  token (Kaplan et al. 2020, C_forward ~ 2N) at the achieved tensor-core rate;
+- attention: the larger of reading every decoding sequence's cached keys and values, and its
+  4 * layers * heads * head_dim FLOPs per (query, key) pair;
+plus a fixed cost per layer (kernel launches and tails, even inside CUDA graphs), a fixed cost
+per step on the CPU (scheduling, input preparation, sampling) and, across GPUs, two
+all-reduces per layer (Megatron-LM, Shoeybi et al. 2019) of the batch's hidden states.
 
-This is the roofline of Williams et al. (2009) applied per step, as in LLM-Viewer (Yuan et al.
-2024) and Mélange (Griggs et al. 2024). The efficiency factors below are what makes it match
-real kernels; `Efficiency` says where each default comes from.
+Adding the two rooflines instead of taking one maximum over the step is what the H200
+measurement demands: at batch 512 the linear layers are compute-bound while attention is still
+bandwidth-bound, and the step takes the sum (docs/capacity.md, "Calibration").
 """
 
 from __future__ import annotations
@@ -31,20 +32,34 @@ if TYPE_CHECKING:
 class Efficiency:
     """Achieved fractions of datasheet peaks, and fixed costs.
 
-    Defaults are calibrated on an NVIDIA H200 (docs/calibration/h200.json, measured with
-    hack/calibrate/gpu_microbench.py); see docs/capacity.md for the derivation. Other GPU
-    types use the same fractions of their own datasheet peaks.
+    Measured on an NVIDIA H200 (141 GB, 4.8 TB/s, 989 dense bf16 TFLOP/s) with
+    hack/calibrate/ (raw figures in docs/calibration/): a Llama-3.1-8B-shaped decode step in
+    one CUDA graph at 11 (batch, context) points from (1, 256) to (512, 1024) is fitted to
+    within 5% (except batch 1 at 8k context, where torch's attention has no split-KV) by
+    bandwidth 0.84, compute 0.60 and 48 us per layer; a whole 8B prefill of 512 to 16384
+    tokens runs at 0.57-0.59 of peak. Isolated kernels reach more: 4.21 TB/s (0.88) for
+    copies, 3.8-4.0 TB/s (0.81-0.83) for decode-shaped GEMVs, 650-760 TFLOP/s (0.66-0.77)
+    for prefill GEMMs, 1.0-1.3 PFLOP/s (0.55-0.65) for FP8 GEMMs. Other GPU types use the
+    same fractions of their own datasheet peaks.
     """
 
-    # Decode streams weights with GEMV-like kernels: achieved / datasheet HBM bandwidth.
-    bandwidth: float = 0.80
-    # Prefill runs large GEMMs: achieved / datasheet dense tensor-core FLOP/s.
-    compute: float = 0.65
-    # Per engine step: scheduler, sampler, launch gaps with CUDA graphs.
-    step_overhead_s: float = 0.0015
-    # Per all-reduce (NCCL small-message latency inside an NVLink node).
+    # Achieved / datasheet HBM bandwidth for weight and KV streaming (fitted: 0.84).
+    bandwidth: float = 0.84
+    # Achieved / datasheet dense tensor-core FLOP/s for whole layers (fitted: 0.57-0.60).
+    compute: float = 0.58
+    # Per layer per step: kernel launch gaps and tails inside a CUDA graph (fitted: 48 us).
+    layer_overhead_s: float = 48e-6
+    # Per step on the CPU: scheduling, input preparation, sampling. Not measured (vLLM was
+    # not installed on the calibration machine): an assumption, after vLLM's V1 post
+    # (2025-01-27) that CPU work is a noticeable share of a ~5 ms Llama-8B step on an H100
+    # and that V1 overlaps most of it with the GPU.
+    step_overhead_s: float = 0.5e-3
+    # Per all-reduce: NCCL / vLLM custom all-reduce latency for small messages over NVLink;
+    # PCIe GPUs pay `pcie_latency_factor` times more.
     allreduce_latency_s: float = 10e-6
-    # Achieved / datasheet interconnect bandwidth for all-reduce traffic.
+    pcie_latency_factor: float = 3.0
+    # Achieved / datasheet interconnect bandwidth for all-reduce traffic (nccl-tests bus
+    # bandwidth is typically 70-80% of the link rate).
     interconnect: float = 0.7
 
 
@@ -88,7 +103,8 @@ class ReplicaPerformance:
     experts_s: float = 0.0  # streaming every routed expert once (0 for dense models)
     expert_skip: float = 0.0  # chance one token leaves a given expert untouched: 1 - k/E
     kv_s_per_token: float = 0.0  # reading one cached token's K and V in every layer
-    compute_s_per_token: float = 0.0  # 2 * active parameters of FLOPs for one token
+    compute_s_per_token: float = 0.0  # 2 * active linear parameters of FLOPs, one token
+    head_s_per_seq: float = 0.0  # the LM head for one sampled token
     attention_s_per_pair: float = 0.0  # attention FLOPs for one (query, key) pair
     comm_s_per_token: float = 0.0  # all-reduce traffic of one token's hidden states
 
@@ -101,15 +117,20 @@ class ReplicaPerformance:
         tokens = prefill_tokens + decode_seqs
         if tokens <= 0:
             return 0.0
-        memory = self.weights_s + kv_tokens * self.kv_s_per_token
+        linear_memory = self.weights_s
         if self.experts_s:
-            memory += self.experts_s * (1.0 - self.expert_skip**tokens)
-        compute = (
-            tokens * self.compute_s_per_token
-            + (kv_tokens + 0.5 * prefill_tokens * prefill_tokens) * self.attention_s_per_pair
+            linear_memory += self.experts_s * (1.0 - self.expert_skip**tokens)
+        linear_compute = tokens * self.compute_s_per_token + decode_seqs * self.head_s_per_seq
+        attention_memory = kv_tokens * self.kv_s_per_token
+        attention_compute = (
+            kv_tokens + 0.5 * prefill_tokens * prefill_tokens
+        ) * self.attention_s_per_pair
+        return (
+            self.fixed_s
+            + tokens * self.comm_s_per_token
+            + (linear_memory if linear_memory > linear_compute else linear_compute)
+            + (attention_memory if attention_memory > attention_compute else attention_compute)
         )
-        roofline = memory if memory > compute else compute
-        return self.fixed_s + tokens * self.comm_s_per_token + roofline
 
     def decode_step_seconds(self, batch: int, context: int) -> float:
         """One decode step for `batch` sequences each holding `context` tokens."""
@@ -124,11 +145,14 @@ class ReplicaPerformance:
         total, done = 0.0, 0
         while done < tokens:
             n = min(chunk, tokens - done)
-            # A chunk at offset `done` reads `done` cached tokens and attends to them.
-            total += self.step_seconds(prefill_tokens=n, decode_seqs=0, kv_tokens=0)
-            total += done * (self.kv_s_per_token + n * self.attention_s_per_pair)
+            linear_memory = self.weights_s + self.experts_s * (1.0 - self.expert_skip**n)
+            linear = max(linear_memory, n * self.compute_s_per_token)
+            attention = max(done * self.kv_s_per_token,
+                            (n * done + 0.5 * n * n) * self.attention_s_per_pair)
+            total += self.fixed_s + n * self.comm_s_per_token + linear + attention
             done += n
-        return total
+        # The first output token comes from the LM head of the last prompt position.
+        return total + self.head_s_per_seq if tokens > 0 else 0.0
 
 
 def replica_performance(
@@ -175,13 +199,18 @@ def build(
     expert_bytes = weights.expert_weight_bytes(model, dtype)
     count = weights.parameter_count(model)
     q_width = model.attention_heads * model.head_dim
-    comm_s_per_token, fixed = 0.0, efficiency.step_overhead_s
+    comm_s_per_token = 0.0
+    fixed = efficiency.step_overhead_s + model.layers * efficiency.layer_overhead_s
     if tp > 1:
         # Ring all-reduce moves 2(tp-1)/tp of the message per GPU; two per layer.
         link = gpu.interconnect_bytes_per_second * efficiency.interconnect
         message = model.hidden_size * 2  # one token's 16-bit hidden state
         comm_s_per_token = 2 * model.layers * 2 * (tp - 1) / tp * message / link
-        fixed += 2 * model.layers * efficiency.allreduce_latency_s
+        latency = efficiency.allreduce_latency_s
+        if gpu.interconnect.startswith("pcie"):
+            latency *= efficiency.pcie_latency_factor
+        fixed += 2 * model.layers * latency
+    head_flops = 2.0 * model.vocab_size * model.hidden_size
     return ReplicaPerformance(
         gpus=tp,
         cost_per_hour=cost_per_hour,
@@ -195,6 +224,7 @@ def build(
         expert_skip=1.0 - model.experts_per_token / model.experts if model.is_moe else 0.0,
         kv_s_per_token=kvcache.kv_bytes_per_token_per_gpu(model, kv_dtype, tp) / bandwidth,
         compute_s_per_token=2.0 * count.active_linear / tp / flops,
+        head_s_per_seq=head_flops / tp / flops,
         attention_s_per_pair=4.0 * model.layers * q_width / tp / flops,
         comm_s_per_token=comm_s_per_token,
     )
