@@ -52,7 +52,8 @@ def cluster() -> Iterator[ClusterHandle]:
             prometheus_targets=None,
         )
         return
-    from lmscale.devcluster import binaries, cluster as devcluster
+    from lmscale.devcluster import binaries
+    from lmscale.devcluster import cluster as devcluster
     from lmscale.devcluster.layout import Layout
 
     layout = Layout.default()
@@ -110,3 +111,67 @@ def namespace(cluster: ClusterHandle, request: pytest.FixtureRequest) -> Iterato
     cluster.kubectl("create", "namespace", name)
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+class OperatorProcess:
+    """`lmscale run` against the cluster under test, as a real process."""
+
+    def __init__(self, cluster: ClusterHandle, log_path: Path) -> None:
+        self.cluster = cluster
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.metrics_port = _free_port()
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "KUBECONFIG": str(self.cluster.kubeconfig),
+            "LMSCALE_PROMETHEUS_URL": self.cluster.prometheus_url,
+            "LMSCALE_SCALER_PERIOD_SECONDS": os.environ.get("LMSCALE_TEST_SCALER_PERIOD", "2"),
+            "LMSCALE_METRICS_PORT": str(self.metrics_port),
+            "LMSCALE_METRICS_MAX_AGE_SECONDS": "15",
+        }
+
+    def start(self, *extra: str) -> None:
+        assert self.process is None, "already running"
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen(
+            [str(REPO / ".venv" / "bin" / "lmscale"), "run", "--standalone", "-A", *extra],
+            env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+        )
+        log.close()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: ClusterHandle, lmscale_crds: None,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    """One lmscale operator for the whole session; tests isolate by namespace."""
+    process = OperatorProcess(cluster, tmp_path_factory.mktemp("operator") / "operator.log")
+    process.start()
+    yield process
+    process.stop()

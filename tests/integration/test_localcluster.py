@@ -1,4 +1,4 @@
-"""The local control plane behaves like a GPU cluster: scheduling, capacity, start-up, Prometheus."""
+"""The local control plane acts like a GPU cluster: scheduling, capacity, start-up, Prometheus."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import urllib.request
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.conftest import ClusterHandle
+from tests.support import apply, events, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -46,10 +46,6 @@ def gpu_deployment(name: str, *, product: str, gpus: int, replicas: int = 1,
     }
 
 
-def apply(cluster: ClusterHandle, namespace: str, manifest: dict[str, Any]) -> None:
-    cluster.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(manifest))
-
-
 def pods(cluster: ClusterHandle, namespace: str, app: str) -> list[dict[str, Any]]:
     out = cluster.kubectl("get", "pods", "-n", namespace, "-l", f"app={app}", "-o", "json").stdout
     return list(json.loads(out)["items"])
@@ -66,18 +62,8 @@ def is_ready(pod: dict[str, Any]) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
-def wait_for(predicate: Any, *, timeout: float, message: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f} s: {message}")
-
-
 def scheduling_events(cluster: ClusterHandle, namespace: str) -> list[dict[str, Any]]:
-    out = cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout
-    return [e for e in json.loads(out)["items"] if e.get("reason") == "FailedScheduling"]
+    return events(cluster, namespace, reason="FailedScheduling")
 
 
 def test_built_apiserver_reports_its_release_version(cluster: ClusterHandle) -> None:

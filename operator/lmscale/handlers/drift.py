@@ -10,6 +10,7 @@ from lmscale.api.resource import API_VERSION, KIND
 from lmscale.controller.desired import Desired, desired_state
 from lmscale.handlers.names import MANAGED
 from lmscale.k8s import reconcile, resources
+from lmscale.k8s.client import ApiException, namespace_gone
 
 CHILD_KINDS = (
     ("apps", "v1", "deployments"),
@@ -51,7 +52,13 @@ def child_event(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo,
     outcome = desired_state(parent)
     if not isinstance(outcome, Desired):
         return
-    for change in reconcile.apply_children(memo.kube, outcome):
+    try:
+        changes = reconcile.apply_children(memo.kube, outcome)
+    except ApiException as error:
+        if namespace_gone(error):
+            return
+        raise
+    for change in changes:
         logger.info("drift corrected: %s", change)
         kopf.info(parent, reason="DriftCorrected",
                   message=f"{change} back to the spec after an outside change")

@@ -10,6 +10,7 @@ import kopf
 from lmscale.controller.desired import Invalid, desired_state
 from lmscale.handlers.names import LMD
 from lmscale.k8s import reconcile
+from lmscale.k8s.client import ApiException, namespace_gone
 
 
 @kopf.on.resume(*LMD)
@@ -25,8 +26,13 @@ def lmd_reconcile(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: An
                   message=f"spec not applied, children left as they are: {outcome.message}")
         logger.warning("invalid spec: %s", outcome.message)
         return
-    changes = reconcile.apply_children(memo.kube, outcome)
-    reconcile.write_spec_status(memo.kube, body, outcome, now=now)
+    try:
+        changes = reconcile.apply_children(memo.kube, outcome)
+        reconcile.write_spec_status(memo.kube, body, outcome, now=now)
+    except ApiException as error:
+        if namespace_gone(error):
+            return  # the namespace is going away, and the resource with it
+        raise
     plan = outcome.plan
     for change in changes:
         kopf.info(body, reason=change.verb.capitalize(),

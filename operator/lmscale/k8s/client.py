@@ -101,3 +101,9 @@ class Kube:
         except ApiException as error:
             if error.status != NotFound:
                 raise
+
+
+def namespace_gone(error: ApiException) -> bool:
+    """The namespace is being deleted (or is gone): nothing to reconcile there any more."""
+    body = str(getattr(error, "body", "") or "")
+    return error.status == NotFound or (error.status == 403 and "NamespaceTerminating" in body)

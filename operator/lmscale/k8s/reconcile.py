@@ -43,7 +43,7 @@ def apply_children(kube: Kube, desired: Desired) -> list[Change]:
                 replicas = render.render_replicas(name, meta["namespace"],
                                                   initial_replicas(desired.lmd))
                 kube.apply(replicas, field_manager=SCALER_MANAGER)
-        elif before["metadata"]["resourceVersion"] != after["metadata"]["resourceVersion"]:
+        elif _version(before) != _version(after):
             changes.append(Change("updated", manifest["kind"], name))
     for api_version, kind in desired.children.absent():
         resource = resources.BY_KIND[(api_version, kind)]
@@ -53,6 +53,13 @@ def apply_children(kube: Kube, desired: Desired) -> list[Change]:
             kube.delete(resource, namespace=meta["namespace"], name=name)
             changes.append(Change("deleted", kind, name))
     return changes
+
+
+def _version(body: Mapping[str, Any]) -> Any:
+    """What changes when the object's desired state does: the generation where the kind
+    keeps one (a Deployment's status updates would make resourceVersion a false alarm)."""
+    meta = body["metadata"]
+    return meta.get("generation") or meta.get("resourceVersion")
 
 
 def _owned_by(body: Mapping[str, Any], uid: str | None) -> bool:
