@@ -152,3 +152,11 @@ class Engine(schema.Schema):
         default_factory=Resources,
         description="CPU, memory and other resources of the engine container, besides its GPUs.",
     )
+    pod_annotations: dict[str, Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=dict,
+        max_length=64,
+        description=(
+            "Annotations added to every replica's pod, e.g. for a service mesh or a log "
+            "shipper. lmscale's own (default container, Prometheus scrape hints) win on clashes."
+        ),
+    )

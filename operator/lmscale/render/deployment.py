@@ -174,6 +174,7 @@ def _container(
 def _pod_annotations(spec: LanguageModelDeploymentSpec) -> dict[str, str]:
     """Default container for kubectl, and the common scrape annotations for Prometheus."""
     return {
+        **spec.engine.pod_annotations,
         "kubectl.kubernetes.io/default-container": CONTAINER,
         "prometheus.io/scrape": "true",
         "prometheus.io/port": str(spec.engine.port),
