@@ -1,0 +1,226 @@
+"""Closed loop on the local cluster: live simulator -> real Prometheus -> operator -> Deployment.
+
+Each test drives one LanguageModelDeployment's offered load through `lmscale sim serve` and
+watches what the operator does to the Deployment's replicas.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lmscale.devcluster import cluster as devcluster
+from lmscale.devcluster import processes
+from lmscale.devcluster.layout import Layout
+from tests.conftest import REPO, ClusterHandle, OperatorProcess, _free_port
+from tests.support import apply, condition, get, items, wait_for
+
+pytestmark = pytest.mark.cluster
+
+TARGET = 8  # in-flight requests per replica
+WINDOW = 20  # scale-down stabilization window, seconds
+
+
+class LiveSimulator:
+    def __init__(self, cluster: ClusterHandle, log: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        with open(log, "ab") as out:
+            self.process = subprocess.Popen(
+                [str(REPO / ".venv" / "bin" / "lmscale"), "sim", "serve",
+                 "--kubeconfig", str(cluster.kubeconfig), "--listen", f"127.0.0.1:{self.port}",
+                 "--register-targets", str(cluster.prometheus_targets), "--load", "constant:0",
+                 "--poll-seconds", "1", "--seed", "7"],
+                stdout=out, stderr=subprocess.STDOUT)
+        wait_for(self._up, timeout=30, message="sim serve answering")
+
+    def _up(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/state", timeout=2):
+                return True
+        except OSError:
+            return False
+
+    def set_load(self, namespace: str, name: str, rps: float) -> None:
+        body = json.dumps({"rps": rps, "promptTokens": 512, "outputTokens": 128}).encode()
+        request = urllib.request.Request(f"{self.url}/load/{namespace}/{name}", data=body,
+                                         method="PUT",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status in (200, 204)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def simulator(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[LiveSimulator]:
+    if cluster.prometheus_targets is None:
+        pytest.skip("the live simulator registers with the local cluster's Prometheus")
+    sim = LiveSimulator(cluster, tmp_path_factory.mktemp("sim") / "sim.log")
+    yield sim
+    sim.stop()
+
+
+def scaled_lmd(name: str = "chat") -> dict[str, Any]:
+    return {
+        "apiVersion": "lmscale.dev/v1alpha1", "kind": "LanguageModelDeployment",
+        "metadata": {"name": name},
+        "spec": {
+            "model": {"name": "meta-llama/Llama-3.1-8B-Instruct",
+                      "architecture": "llama-3.1-8b", "maxContextLength": 4096},
+            "engine": {"kind": "vllm",
+                       "podAnnotations": {"pod-ready.stage.kwok.x-k8s.io/delay": "6s"}},
+            "accelerator": {"type": "nvidia-h100-80gb", "gpusPerReplica": 1},
+            "slo": {"ttftP95Ms": 5000, "tpotP95Ms": 200},
+            "scaling": {
+                "minReplicas": 1, "maxReplicas": 6, "targetInFlightPerReplica": TARGET,
+                "behavior": {"scaleDown": {"stabilizationWindowSeconds": WINDOW}},
+            },
+        },
+    }
+
+
+class ReplicaTimeline:
+    """Deployment spec.replicas over time, sampled by the test."""
+
+    def __init__(self, cluster: ClusterHandle, namespace: str, name: str = "chat") -> None:
+        self.cluster, self.namespace, self.name = cluster, namespace, name
+        self.samples: list[tuple[float, int]] = []
+
+    def sample(self) -> int:
+        deployment = get(self.cluster, self.namespace, "deployment", self.name) or {}
+        replicas = int((deployment.get("spec") or {}).get("replicas") or 0)
+        self.samples.append((time.monotonic(), replicas))
+        return replicas
+
+    def wait(self, predicate: Any, *, timeout: float, message: str) -> int:
+        def reached() -> int | None:
+            replicas = self.sample()
+            return replicas if predicate(replicas) else None
+
+        return wait_for(reached, timeout=timeout, message=message, interval=0.5)
+
+    def settle(self, *, cycles: int = 6, timeout: float = 120) -> int:
+        """Replicas once they stopped changing for `cycles` seconds-ish samples."""
+        deadline = time.monotonic() + timeout
+        stable, last = 0, self.sample()
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            now = self.sample()
+            stable = stable + 1 if now == last else 0
+            last = now
+            if stable >= cycles:
+                return now
+        raise AssertionError(f"replicas never settled: {self.samples[-20:]}")
+
+    def peak(self) -> int:
+        return max(r for _, r in self.samples)
+
+
+def status(cluster: ClusterHandle, namespace: str) -> dict[str, Any]:
+    return dict((get(cluster, namespace, "lmd", "chat") or {}).get("status") or {})
+
+
+def expected_replicas(cluster: ClusterHandle, namespace: str) -> int:
+    metrics = status(cluster, namespace).get("metrics") or {}
+    load = metrics.get("waiting", 0) + metrics.get("running", 0)
+    return max(1, math.ceil(load / TARGET))
+
+
+def start_loaded(cluster: ClusterHandle, namespace: str, simulator: LiveSimulator,
+                 rps: float) -> ReplicaTimeline:
+    apply(cluster, namespace, scaled_lmd())
+    timeline = ReplicaTimeline(cluster, namespace)
+    wait_for(lambda: status(cluster, namespace).get("readyReplicas") == 1, timeout=60,
+             message="first replica ready")
+    simulator.set_load(namespace, "chat", rps)
+    return timeline
+
+
+def test_load_step_scales_up_to_the_expected_count_and_no_further(
+    cluster: ClusterHandle, operator: OperatorProcess, simulator: LiveSimulator, namespace: str
+) -> None:
+    timeline = start_loaded(cluster, namespace, simulator, rps=24)
+    timeline.wait(lambda r: r >= 2, timeout=60, message="scale-up")
+    settled = timeline.settle()
+    assert settled >= 2
+    assert abs(settled - expected_replicas(cluster, namespace)) <= 1
+    # The cold-start guard: no overshoot while the new replicas were loading.
+    assert timeline.peak() == settled
+    body = get(cluster, namespace, "lmd", "chat") or {}
+    assert condition(body, "MetricsAvailable")["status"] == "True"
+    assert "scaled 1 -> " in body["status"]["lastScaleReason"]
+    scaled = [e for e in items(cluster, namespace, "events") if e.get("reason") == "Scaled"]
+    assert scaled and scaled[0]["message"].startswith("scaled 1 -> ")
+
+
+def test_load_drop_scales_down_only_after_the_stabilization_window(
+    cluster: ClusterHandle, operator: OperatorProcess, simulator: LiveSimulator, namespace: str
+) -> None:
+    timeline = start_loaded(cluster, namespace, simulator, rps=24)
+    timeline.wait(lambda r: r >= 2, timeout=60, message="scale-up")
+    high = timeline.settle()
+    dropped = time.monotonic()
+    simulator.set_load(namespace, "chat", 0)
+    timeline.wait(lambda r: r < high, timeout=WINDOW + 60, message="scale-down")
+    first_lower = next(t for t, r in timeline.samples if t > dropped and r < high)
+    assert first_lower - dropped >= WINDOW - 1.0
+    timeline.wait(lambda r: r == 1, timeout=60, message="back to minReplicas")
+
+
+def test_prometheus_outage_holds_replicas_and_recovery_resumes(
+    cluster: ClusterHandle, operator: OperatorProcess, simulator: LiveSimulator, namespace: str
+) -> None:
+    layout = Layout.default()
+    timeline = start_loaded(cluster, namespace, simulator, rps=24)
+    timeline.wait(lambda r: r >= 2, timeout=60, message="scale-up")
+    high = timeline.settle()
+    processes.stop("prometheus", pids=layout.pids)
+    try:
+        simulator.set_load(namespace, "chat", 0)
+        wait_for(lambda: condition(get(cluster, namespace, "lmd", "chat"),
+                                   "MetricsAvailable").get("status") == "False",
+                 timeout=30, message="MetricsAvailable=False")
+        outage = time.monotonic()
+        while time.monotonic() - outage < WINDOW + 10:  # longer than the window
+            assert timeline.sample() == high, "scaled on data it did not have"
+            time.sleep(1)
+        reason = condition(get(cluster, namespace, "lmd", "chat"), "MetricsAvailable")["reason"]
+        assert reason == "PrometheusQueryFailed"
+    finally:
+        devcluster.up(layout)
+    wait_for(lambda: condition(get(cluster, namespace, "lmd", "chat"),
+                               "MetricsAvailable").get("status") == "True",
+             timeout=60, message="MetricsAvailable=True after recovery")
+    timeline.wait(lambda r: r == 1, timeout=WINDOW + 60, message="scale-down after recovery")
+
+
+def test_operator_restart_keeps_scaling_state_and_children(
+    cluster: ClusterHandle, operator: OperatorProcess, simulator: LiveSimulator, namespace: str
+) -> None:
+    timeline = start_loaded(cluster, namespace, simulator, rps=24)
+    timeline.wait(lambda r: r >= 2, timeout=60, message="scale-up")
+    high = timeline.settle()
+    replicasets = {r["metadata"]["name"] for r in items(cluster, namespace, "replicasets")}
+    dropped = time.monotonic()
+    simulator.set_load(namespace, "chat", 0)
+    time.sleep(WINDOW / 2)
+    operator.restart()
+    # The window's history lives in status: the new process must still wait it out.
+    timeline.wait(lambda r: r < high, timeout=WINDOW + 60, message="scale-down after restart")
+    first_lower = next(t for t, r in timeline.samples if t > dropped and r < high)
+    assert first_lower - dropped >= WINDOW - 1.0
+    assert [d["metadata"]["name"] for d in items(cluster, namespace, "deployments")] == ["chat"]
+    assert {r["metadata"]["name"] for r in items(cluster, namespace, "replicasets")} == replicasets
+    assert len(items(cluster, namespace, "services")) == 1
