@@ -250,13 +250,16 @@ def _operator(kubeconfig: Path, namespace: str, *, peering: str, priority: int,
                     process.wait()
 
 
-def _wait_for(what: str, check: Callable[[], Any], *, timeout: float = 90.0) -> Any:
+def _wait_for(what: str, check: Callable[[], Any], *, timeout: float = 90.0,
+              logs: tuple[Path, ...] = ()) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if value := check():
             return value
         time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    tails = "".join(f"\n--- {log.name}:\n{log.read_text(errors='replace')[-3000:]}"
+                    for log in logs if log.exists())
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{tails}")
 
 
 def _apply_example(cluster: ClusterHandle, namespace: str, name: str) -> None:
@@ -288,6 +291,15 @@ def test_operator_reconciles_with_only_the_charts_rbac(
     assert "403" not in text and "Forbidden" not in text, text[-4000:]
 
 
+def _active(log: Path) -> bool:
+    """Whether kopf's last word on peering in this log was to resume, not to pause.
+
+    kopf starts paused when it finds peers, so a standby that never acted logs neither line.
+    """
+    text = log.read_text(errors="replace")
+    return text.rfind("Resuming operations") > text.rfind("Pausing operations")
+
+
 def _peers(cluster: ClusterHandle, namespace: str, name: str) -> dict[str, Any]:
     body = json.loads(cluster.kubectl("get", "kopfpeering", name, "-n", namespace,
                                       "-o", "json").stdout)
@@ -302,21 +314,22 @@ def test_two_operators_one_acts_and_the_other_takes_over(
     high_log, low_log = tmp_path / "high.log", tmp_path / "low.log"
     with _operator(kubeconfig, namespace, peering=release, priority=200, log=low_log) as _low, \
          _operator(kubeconfig, namespace, peering=release, priority=300, log=high_log) as high:
+        logs = (high_log, low_log)
         _wait_for("both operators in the peering object",
-                  lambda: len(_peers(cluster, namespace, release)) == 2)
-        _wait_for("the lower priority to pause",
-                  lambda: "Pausing operations" in low_log.read_text(errors="replace"))
+                  lambda: len(_peers(cluster, namespace, release)) == 2, logs=logs)
+        _wait_for("the higher priority to act",
+                  lambda: _active(high_log), logs=logs)
+        # kopf pauses a lower priority as soon as it sees the higher one's keep-alive.
+        _wait_for("the lower priority to stand by", lambda: not _active(low_log), logs=logs)
         _apply_example(cluster, namespace, "peer-one")
         _wait_for("the active operator to reconcile",
-                  lambda: _children_exist(cluster, namespace, "peer-one"))
+                  lambda: _children_exist(cluster, namespace, "peer-one"), logs=logs)
         assert "peer-one" not in low_log.read_text(errors="replace"), "the paused peer acted"
 
         # Stop the active one: the standby resumes and serves a new resource.
         high.send_signal(signal.SIGTERM)
         high.wait(timeout=60)
-        _wait_for("the standby to resume",
-                  lambda: "Resuming operations" in low_log.read_text(errors="replace"),
-                  timeout=150)
+        _wait_for("the standby to resume", lambda: _active(low_log), timeout=150, logs=logs)
         _apply_example(cluster, namespace, "peer-two")
         _wait_for("the standby to reconcile",
-                  lambda: _children_exist(cluster, namespace, "peer-two"))
+                  lambda: _children_exist(cluster, namespace, "peer-two"), logs=logs)
