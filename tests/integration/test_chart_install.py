@@ -300,6 +300,36 @@ def _active(log: Path) -> bool:
     return text.rfind("Resuming operations") > text.rfind("Pausing operations")
 
 
+def _example_files() -> list[Path]:
+    return sorted((REPO / "examples").glob("*/lmd.yaml"))
+
+
+def test_every_example_reconciles_as_the_service_account(
+        cluster: ClusterHandle, kubeconfig_path: Path, namespace: str, release: str,
+        tmp_path: Path) -> None:
+    account = f"system:serviceaccount:{namespace}:{release}"
+    kubeconfig = _impersonating_kubeconfig(kubeconfig_path, account, tmp_path)
+    log = tmp_path / "operator.log"
+    names = [yaml.safe_load(path.read_text())["metadata"]["name"] for path in _example_files()]
+    with _operator(kubeconfig, namespace, peering=release, priority=100, log=log):
+        for path in _example_files():
+            cluster.kubectl("apply", "-n", namespace, "-f", str(path))
+        for name in names:
+            _wait_for(f"children of {name}", lambda n=name: _children_exist(cluster, namespace, n),
+                      logs=(log,))
+            _wait_for(f"status of {name}", lambda n=name: json.loads(cluster.kubectl(
+                "get", "lmd", n, "-n", namespace, "-o", "json").stdout
+            ).get("status", {}).get("observedGeneration"), logs=(log,))
+    for name in names:
+        status = json.loads(cluster.kubectl("get", "lmd", name, "-n", namespace,
+                                            "-o", "json").stdout)["status"]
+        invalid = [c for c in status.get("conditions", [])
+                   if c["type"] == "InvalidSpec" and c["status"] == "True"]
+        assert not invalid, f"{name}: {invalid}"
+    text = log.read_text(errors="replace")
+    assert "Forbidden" not in text, text[-4000:]
+
+
 def _peers(cluster: ClusterHandle, namespace: str, name: str) -> dict[str, Any]:
     body = json.loads(cluster.kubectl("get", "kopfpeering", name, "-n", namespace,
                                       "-o", "json").stdout)
