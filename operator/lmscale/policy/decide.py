@@ -1,0 +1,239 @@
+"""One policy cycle: recommendation, stabilization, rate rules, bounds, new history.
+
+`decide` is pure: the scaler passes `now` and the stored history in, persists the
+history it gets back, and the simulator replays traces through the very same function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from lmscale.policy import behavior, startup
+from lmscale.policy.calculator import Proposal, ceil, from_load, guarded_load, lower_bound_load
+from lmscale.policy.decision import Decision, DecisionReason
+from lmscale.policy.history import Recommendation, ScaleEvent, ScalingHistory
+from lmscale.policy.observation import Observation
+from lmscale.policy.signals import SLO_SETTLE_SECONDS, slo_push, veto_scale_down
+from lmscale.policy.spec import MissingMetricsMode, ScalingPolicySpec
+
+_LIMIT_TEXT = {
+    DecisionReason.SCALE_UP_LIMIT: "scale-up rate limit",
+    DecisionReason.SCALE_DOWN_LIMIT: "scale-down rate limit",
+    DecisionReason.TOO_MANY_REPLICAS: "maxReplicas",
+    DecisionReason.TOO_FEW_REPLICAS: "minReplicas",
+}
+
+
+def decide(
+    spec: ScalingPolicySpec,
+    observation: Observation,
+    history: ScalingHistory,
+    *,
+    now: float,
+) -> Decision:
+    """Desired replicas for this cycle, the reason, a message, and the history to keep."""
+    history = replace(history, learned_startup_seconds=startup.learn(spec, history, observation))
+    estimate = startup.estimate(spec, history)
+    history = history.pruned(
+        now=now, horizon_seconds=max(spec.history_horizon_seconds, estimate + SLO_SETTLE_SECONDS)
+    )
+    current = observation.spec_replicas
+    on_the_way = startup.on_the_way(observation, estimate)
+    guard = _guard_waiting(history, observation, on_the_way)
+    history = replace(history, last_active_time=_last_active(history, observation, now))
+
+    bounded = _out_of_bounds(spec, observation)
+    if bounded is not None:
+        return _finish(spec, observation, history, bounded, bounded.replicas, guard, now=now)
+
+    if observation.load is None:
+        history = replace(history, missing_cycles=history.missing_cycles + 1)
+        proposal = _without_load(spec, observation, history, settling=on_the_way > 0)
+        if proposal is None:
+            held = Proposal(current, DecisionReason.MISSING_METRICS, _missing_text(spec))
+            return _finish(spec, observation, history, held, current, guard, now=now)
+    else:
+        history = replace(history, missing_cycles=0)
+        settling = on_the_way > 0 or _recently_scaled_up(history, estimate, now)
+        proposal = _with_load(spec, observation, history, guard, on_the_way, settling, now=now)
+
+    if not history.recommendations:
+        # As the HPA does for a new autoscaler: a fresh start must not scale down at once.
+        history = replace(history, recommendations=(Recommendation(now, current),))
+    stabilized = behavior.stabilize(
+        proposal.replicas,
+        current=current,
+        recommendations=history.recommendations,
+        spec=spec,
+        now=now,
+    )
+    min_allowed = 0 if proposal.reason is DecisionReason.IDLE_SCALE_TO_ZERO else spec.min_replicas
+    if current == 0 and proposal.replicas == 0:
+        min_allowed = 0
+    final, limit = behavior.limit_rate(
+        stabilized,
+        current=current,
+        events=history.scale_events,
+        spec=spec,
+        min_allowed=min_allowed,
+        now=now,
+    )
+    history = replace(
+        history,
+        recommendations=(*history.recommendations, Recommendation(now, proposal.replicas)),
+    )
+    explained = _explain(proposal, stabilized, limit)
+    return _finish(spec, observation, history, explained, final, guard, now=now, raw=proposal)
+
+
+def _with_load(
+    spec: ScalingPolicySpec,
+    observation: Observation,
+    history: ScalingHistory,
+    guard: float | None,
+    on_the_way: int,
+    settling: bool,
+    *,
+    now: float,
+) -> Proposal:
+    """Recommendation when in-flight load is known."""
+    load = observation.load or 0.0
+    if observation.spec_replicas == 0:
+        if load > 0:
+            wanted = max(spec.min_replicas, ceil(load / spec.target_per_replica))
+            return Proposal(wanted, DecisionReason.ACTIVATE_FROM_ZERO, f"{load:g} requests waiting")
+        return Proposal(0, DecisionReason.IDLE_SCALE_TO_ZERO, "no requests: staying at zero")
+    effective = guarded_load(observation, guard, on_the_way)
+    proposal = from_load(spec, observation, load=effective, on_the_way=on_the_way)
+    proposal = slo_push(proposal, spec, observation, settling=settling)
+    proposal = veto_scale_down(proposal, spec, observation)
+    idle_since = history.last_active_time if history.last_active_time is not None else now
+    if spec.scale_to_zero and load == 0 and now - idle_since >= spec.idle_seconds:
+        return Proposal(
+            0, DecisionReason.IDLE_SCALE_TO_ZERO, f"no requests for {now - idle_since:.0f} s"
+        )
+    return proposal
+
+
+def _without_load(
+    spec: ScalingPolicySpec, observation: Observation, history: ScalingHistory, *, settling: bool
+) -> Proposal | None:
+    """Recommendation without load metrics; `None` means hold as we are."""
+    current = observation.spec_replicas
+    mode = spec.on_missing_metrics
+    if mode is MissingMetricsMode.SCALE_UP_ONLY:
+        proposal = Proposal(
+            current, DecisionReason.MISSING_METRICS_SCALE_UP_ONLY, _missing_text(spec)
+        )
+        known = lower_bound_load(observation)
+        if known is not None and observation.reporting > 0:
+            wanted = ceil(known / spec.target_per_replica)
+            if wanted > current:
+                proposal = Proposal(
+                    wanted,
+                    DecisionReason.MISSING_METRICS_SCALE_UP_ONLY,
+                    f"at least {known:g} in-flight requests (partial metrics): {wanted} wanted",
+                )
+        return slo_push(proposal, spec, observation, settling=settling)
+    if mode is MissingMetricsMode.FALLBACK and history.missing_cycles >= spec.fallback_after_cycles:
+        replicas = spec.fallback_replicas or 0
+        return Proposal(
+            replicas,
+            DecisionReason.MISSING_METRICS_FALLBACK,
+            f"load metrics missing for {history.missing_cycles} cycles: fallback to {replicas}",
+        )
+    return None
+
+
+def _out_of_bounds(spec: ScalingPolicySpec, observation: Observation) -> Proposal | None:
+    """Like the HPA, bring replicas inside min/max before looking at metrics."""
+    current = observation.spec_replicas
+    if current > spec.max_replicas:
+        return Proposal(
+            spec.max_replicas,
+            DecisionReason.TOO_MANY_REPLICAS,
+            f"above maxReplicas {spec.max_replicas}",
+        )
+    if current < spec.min_replicas and not (current == 0 and spec.scale_to_zero):
+        return Proposal(
+            spec.min_replicas,
+            DecisionReason.TOO_FEW_REPLICAS,
+            f"below minReplicas {spec.min_replicas}",
+        )
+    return None
+
+
+def _explain(proposal: Proposal, stabilized: int, limit: DecisionReason | None) -> Proposal:
+    """The reason that explains the final count: a limit, a window, or the metrics."""
+    if limit is not None:
+        return Proposal(
+            proposal.replicas, limit, f"{proposal.message}; limited by {_LIMIT_TEXT[limit]}"
+        )
+    if stabilized > proposal.replicas:
+        return Proposal(
+            proposal.replicas,
+            DecisionReason.SCALE_DOWN_STABILIZED,
+            f"{proposal.message}; held by a higher recommendation in the scale-down window",
+        )
+    if stabilized < proposal.replicas:
+        return Proposal(
+            proposal.replicas,
+            DecisionReason.SCALE_UP_STABILIZED,
+            f"{proposal.message}; held by a lower recommendation in the scale-up window",
+        )
+    return proposal
+
+
+def _finish(
+    spec: ScalingPolicySpec,
+    observation: Observation,
+    history: ScalingHistory,
+    explained: Proposal,
+    final: int,
+    guard: float | None,
+    *,
+    now: float,
+    raw: Proposal | None = None,
+) -> Decision:
+    """Record the scale event and guard state, and build the decision."""
+    current = observation.spec_replicas
+    if final != current:
+        history = replace(
+            history, scale_events=(*history.scale_events, ScaleEvent(now, current, final))
+        )
+    if final > current and guard is None:
+        guard = observation.waiting
+    history = replace(history, guard_waiting=guard)
+    message = (
+        f"{current} -> {final}: {explained.message}" if final != current else explained.message
+    )
+    recommendation = (raw or explained).replicas
+    return Decision(final, explained.reason, message, history, recommendation)
+
+
+def _guard_waiting(
+    history: ScalingHistory, observation: Observation, on_the_way: int
+) -> float | None:
+    """The queue length that replicas on the way were asked for; `None` when none are."""
+    if on_the_way == 0:
+        return None
+    if history.guard_waiting is not None:
+        return history.guard_waiting
+    return observation.waiting
+
+
+def _last_active(history: ScalingHistory, observation: Observation, now: float) -> float:
+    """Unknown load counts as activity: never go idle on data we do not have."""
+    load = observation.load
+    if load is None or load > 0 or history.last_active_time is None:
+        return now
+    return history.last_active_time
+
+
+def _recently_scaled_up(history: ScalingHistory, estimate: float, now: float) -> bool:
+    last = history.last_scale_up_time()
+    return last is not None and now - last < estimate + SLO_SETTLE_SECONDS
+
+
+def _missing_text(spec: ScalingPolicySpec) -> str:
+    return f"load metrics missing or stale: onMissingMetrics={spec.on_missing_metrics.value}"

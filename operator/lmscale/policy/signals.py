@@ -1,0 +1,83 @@
+"""Secondary signals: the TTFT SLO pushes up, and several signals veto a scale-down.
+
+GPU utilisation never scales up on its own: DCGM reads near 100% whenever any kernel
+runs, so one request saturates it. It may only keep replicas from being removed.
+"""
+
+from __future__ import annotations
+
+from lmscale.policy.calculator import Proposal, ceil
+from lmscale.policy.decision import DecisionReason
+from lmscale.policy.observation import Observation
+from lmscale.policy.spec import ScalingPolicySpec
+
+# At most this factor of ready replicas per SLO push: TTFT grows faster than linearly
+# near saturation, so the breach ratio overstates what is missing.
+MAX_BREACH_STEP = 1.5
+# After a scale-up, the TTFT window still holds latencies from before the new replicas;
+# wait this long past their start-up before a breach can push again.
+SLO_SETTLE_SECONDS = 60.0
+# A KV cache this full means requests queue for memory, not for compute.
+KV_CACHE_FULL = 0.9
+
+
+def slo_breached(spec: ScalingPolicySpec, observation: Observation) -> bool:
+    """TTFT p95 above target by more than the tolerance."""
+    ttft, target = observation.ttft_p95_seconds, spec.ttft_p95_target_seconds
+    return ttft is not None and target is not None and ttft > target * (1 + spec.tolerance)
+
+
+def slo_push(
+    proposal: Proposal,
+    spec: ScalingPolicySpec,
+    observation: Observation,
+    *,
+    settling: bool,
+) -> Proposal:
+    """Add replicas on a TTFT breach, unless capacity asked for earlier is still arriving."""
+    if not slo_breached(spec, observation):
+        return proposal
+    current = observation.spec_replicas
+    ttft, target = observation.ttft_p95_seconds or 0.0, spec.ttft_p95_target_seconds or 1.0
+    text = f"TTFT p95 {ttft * 1000:.0f} ms over the {target * 1000:.0f} ms target"
+    if settling:
+        if proposal.replicas >= current:
+            return proposal
+        return Proposal(
+            current, DecisionReason.COLD_START_GUARD, f"{text}; replicas still starting"
+        )
+    pushed = max(
+        current + 1, ceil(observation.ready_replicas * min(ttft / target, MAX_BREACH_STEP))
+    )
+    if pushed <= proposal.replicas:
+        return proposal
+    return Proposal(pushed, DecisionReason.SLO_BREACH, f"{text}: {pushed} wanted")
+
+
+def veto_scale_down(
+    proposal: Proposal, spec: ScalingPolicySpec, observation: Observation
+) -> Proposal:
+    """Keep replicas when a secondary signal says the fleet is not really idle."""
+    current = observation.spec_replicas
+    if proposal.replicas >= current:
+        return proposal
+    ttft, ttft_target = observation.ttft_p95_seconds, spec.ttft_p95_target_seconds
+    if ttft is not None and ttft_target is not None and ttft > ttft_target:
+        return Proposal(
+            current,
+            DecisionReason.SLO_BREACH,
+            f"TTFT p95 {ttft * 1000:.0f} ms is over target: not scaling down",
+        )
+    util, util_target = observation.gpu_utilization, spec.gpu_utilization_target
+    if util is not None and util_target is not None and util > util_target:
+        return Proposal(
+            current,
+            DecisionReason.GPU_UTILIZATION_HIGH,
+            f"GPU utilisation {util:.0%} over {util_target:.0%}: not scaling down",
+        )
+    kv = observation.kv_cache_usage
+    if kv is not None and kv >= KV_CACHE_FULL:
+        return Proposal(
+            current, DecisionReason.KV_CACHE_FULL, f"KV cache {kv:.0%} full: not scaling down"
+        )
+    return proposal
