@@ -8,7 +8,7 @@ output tokens). So
 - TPOT(n) is one such step, with caches of `P + O/2` tokens per sequence on average;
 - TTFT(n) is the steps a new prompt needs at the chunk budget left after the decodes, plus the
   wait behind other prompts, taken as an M/D/1 queue (Pollaczek-Khinchine mean wait
-  rho * S / (2(1 - rho)) for prefill service time S), plus half a step for the step in flight;
+  rho * S / (2(1 - rho)) for prefill service time S), plus half of the decode step in flight;
 - throughput follows from Little's law: n / (TTFT + O * TPOT).
 
 These are means. The objectives are 95th percentiles, so the estimates must stay within
@@ -77,7 +77,8 @@ def latency_at(
     if rho >= 1:
         return Latency(n, math.inf, tpot, 1 / service)
     wait = rho * service / (2 * (1 - rho))
-    ttft = service + wait + step / 2
+    # A new request waits, on average, for half of the other sequences' step in flight.
+    ttft = service + wait + (tpot / 2 if n > 1 else 0.0)
     return Latency(n, ttft, tpot, n / (ttft + output * tpot))
 
 

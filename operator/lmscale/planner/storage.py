@@ -74,6 +74,10 @@ def storage_plan(
     engine_start_seconds: float = ENGINE_START_SECONDS,
 ) -> StoragePlan:
     """Bytes to fetch, volume to request and cold start for a checkpoint of `weights_bytes`."""
+    if source not in SOURCE_BANDWIDTH:
+        raise ValueError(
+            f"unknown model source {source!r}; use one of {', '.join(SOURCE_BANDWIDTH)}"
+        )
     bandwidth = bandwidth_bytes_per_second or SOURCE_BANDWIDTH[source]
     if bandwidth <= 0:
         raise ValueError("load bandwidth must be positive")
