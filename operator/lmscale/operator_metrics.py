@@ -71,6 +71,30 @@ class OperatorMetrics:
             registry=r,
         )
 
+        per_model = {
+            "ready_replicas": "Replicas ready to serve, per LanguageModelDeployment.",
+            "max_replicas": "scaling.maxReplicas, per LanguageModelDeployment.",
+            "observed_waiting_requests": "Queued requests the autoscaler last read.",
+            "observed_ttft_p95_seconds": "Time-to-first-token p95 the autoscaler last read.",
+            "slo_ttft_p95_seconds": "The TTFT p95 objective (slo.ttftP95Ms), in seconds.",
+            "observed_gpu_utilization_ratio": "Mean GPU utilisation (DCGM) last read, 0-1.",
+            "metrics_available": "1 when the autoscaler has fresh load metrics, else 0.",
+        }
+        self.model_gauges = {
+            key: Gauge(f"{PREFIX}_{key}", text, ["namespace", "name"], registry=r)
+            for key, text in per_model.items()
+        }
+
+    def observe_model(self, namespace: str, name: str, **values: float | None) -> None:
+        """Per-model gauges for the dashboard and alerts; None leaves a gauge out."""
+        for key, value in values.items():
+            gauge = self.model_gauges[key]
+            if value is None:
+                with contextlib.suppress(KeyError):
+                    gauge.remove(namespace, name)
+            else:
+                gauge.labels(namespace=namespace, name=name).set(value)
+
     def record_decision(self, *, direction: str, reason: str) -> None:
         self.decisions.labels(direction=direction, reason=reason).inc()
 
@@ -80,7 +104,7 @@ class OperatorMetrics:
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop a deleted resource's gauges so they do not report forever."""
-        for gauge in (self.desired_replicas, self.current_replicas):
+        for gauge in (self.desired_replicas, self.current_replicas, *self.model_gauges.values()):
             with contextlib.suppress(KeyError):
                 gauge.remove(namespace, name)
 

@@ -28,15 +28,22 @@ Conflict = 409
 __all__ = ["ApiException", "Kube", "make_api_client"]
 
 
-def make_api_client(kubeconfig: str | None = None) -> k8s_client.ApiClient:
-    """In-cluster credentials when running in a pod, else the kubeconfig."""
+def make_api_client(kubeconfig: str | None = None, *, pool_size: int = 16
+                    ) -> k8s_client.ApiClient:
+    """In-cluster credentials when running in a pod, else the kubeconfig.
+
+    The connection pool is sized for the scaler's parallel status writes.
+    """
+    configuration = k8s_client.Configuration()
+    configuration.connection_pool_maxsize = pool_size
     if kubeconfig is None:
         try:
-            k8s_config.load_incluster_config()
-            return k8s_client.ApiClient()
+            k8s_config.load_incluster_config(client_configuration=configuration)
+            return k8s_client.ApiClient(configuration)
         except k8s_config.ConfigException:
             pass
-    return k8s_config.new_client_from_config(config_file=kubeconfig)
+    k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    return k8s_client.ApiClient(configuration)
 
 
 class Kube:

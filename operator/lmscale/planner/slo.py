@@ -68,9 +68,9 @@ def latency_at(
     budget = perf.max_num_batched_tokens - n
     if budget <= 0:
         return Latency(n, math.inf, tpot, 0.0)
-    chunk = int(min(prompt, budget))
-    steps = math.ceil(prompt / chunk)
-    step = perf.step_seconds(prefill_tokens=chunk, decode_seqs=n, kv_tokens=kv_tokens)
+    chunk = min(prompt, float(budget))
+    steps = math.ceil(prompt / chunk - 1e-9)
+    step = perf.step_seconds(prefill_tokens=round(chunk), decode_seqs=n, kv_tokens=kv_tokens)
     service = steps * step
     rate = n / (service + output * tpot)
     rho = rate * service

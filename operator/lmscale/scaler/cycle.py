@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +27,7 @@ from lmscale.k8s.client import SCALER_MANAGER, Kube
 from lmscale.metrics.client import PrometheusClient
 from lmscale.metrics.reader import MetricsReader
 from lmscale.metrics.results import Availability, MetricsSnapshot, Target
-from lmscale.policy import Decision, ScalingHistory, decide
+from lmscale.policy import Decision, ScalingHistory, ScalingPolicySpec, decide
 from lmscale.scaler import drain, observe, pod_load
 from lmscale.scaler.policy_spec import policy_spec
 from lmscale.settings import OperatorSettings
@@ -37,14 +38,31 @@ Key = tuple[str, str]
 EventPoster = Callable[[Mapping[str, Any], str, str, str], None]
 
 
+# Scaling history goes to status when the recommendation changes, on a scale event, and
+# at least this often; a restarted operator loses at most this much of a steady run.
+PERSIST_HISTORY_SECONDS = 30.0
+WORKERS = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class KeptHistory:
+    history: ScalingHistory
+    recommendation: int
+    persisted: dict[str, Any]
+    persisted_at: float
+
+
 @dataclasses.dataclass
 class ScalerMemory:
     """What one operator process keeps between cycles; losing it on restart loses nothing
-    that matters (scaling history lives in status)."""
+    that matters (scaling history lives in status, at most PERSIST_HISTORY_SECONDS old)."""
 
     last_cycle: datetime | None = None
     desired: dict[tuple[str, int], Desired | Invalid] = dataclasses.field(default_factory=dict)
     written: dict[Key, str] = dataclasses.field(default_factory=dict)
+    histories: dict[Key, KeptHistory] = dataclasses.field(default_factory=dict)
+    policy_specs: dict[tuple[str, int], ScalingPolicySpec] = dataclasses.field(
+        default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,13 +96,18 @@ class Scaler:
                    for (ns, name), o in outcomes.items()
                    if isinstance(o, Desired) and o.lmd.spec.scaling.enabled]
         snapshot = self.reader.read(targets, now=now.timestamp()) if targets else None
-        scaled = 0
-        for key, body in lmds.items():
+
+        def one(key: Key) -> int:
             try:
-                scaled += self._one(key, body, outcomes[key], deployments.get(key),
-                                    list(pods.get(key, ())), snapshot, now)
+                return self._one(key, lmds[key], outcomes[key], deployments.get(key),
+                                 list(pods.get(key, ())), snapshot, now)
             except Exception:  # noqa: BLE001 - one bad resource must not stop the others
                 log.exception("scaling %s/%s failed; the next cycle retries", *key)
+                return 0
+
+        # Deciding is cheap; the apiserver round-trips are not, so they overlap.
+        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="scaler") as pool:
+            scaled = sum(pool.map(one, list(lmds)))
         self._forget_deleted(lmds)
         self.memory.last_cycle = now
         elapsed = time.perf_counter() - started
@@ -103,8 +126,10 @@ class Scaler:
                 for b in lmds.values()}
         for key in [k for k in self.memory.desired if k not in live]:
             del self.memory.desired[key]
+            self.memory.policy_specs.pop(key, None)
         for key in [k for k in self.memory.written if k not in lmds]:
             del self.memory.written[key]
+            self.memory.histories.pop(key, None)
             self.metrics.forget(*key)
 
     def _one(self, key: Key, body: Mapping[str, Any], outcome: Desired | Invalid,
@@ -132,10 +157,11 @@ class Scaler:
                 scaled = 1
         else:
             assert snapshot is not None
-            decision = self._decide(outcome, status, current, pods,
+            decision = self._decide(key, outcome, status, current, pods,
                                     snapshot.get(*key), now)
             desired = decision.replicas
-            extra["scaling"] = json.loads(decision.history.to_json())
+            extra["scaling"] = self._keep_history(key, decision, scaled=desired != current,
+                                                  now=now)
             availability = snapshot.availability(*key)
             metrics_condition = _metrics_condition(availability, now=now, generation=generation)
             values = snapshot.get(*key)
@@ -156,7 +182,17 @@ class Scaler:
                 scaled = 1
         workload = conditions.Workload(generation=generation, desired_replicas=desired,
                                        deployment=deployment, pods=pods)
-        self.metrics.set_replicas(*key, desired=desired, current=workload.ready_replicas)
+        self.metrics.set_replicas(*key, desired=desired, current=current)
+        spec = outcome.lmd.spec if isinstance(outcome, Desired) else None
+        observed = extra.get("metrics") or {}
+        self.metrics.observe_model(
+            *key, ready_replicas=workload.ready_replicas,
+            max_replicas=spec.scaling.max_replicas if spec else None,
+            observed_waiting_requests=observed.get("waiting"),
+            observed_ttft_p95_seconds=observed.get("ttftP95Seconds"),
+            observed_gpu_utilization_ratio=observed.get("gpuUtilization"),
+            slo_ttft_p95_seconds=spec.slo.ttft_p95_ms / 1000.0 if spec else None,
+            metrics_available=1.0 if metrics_condition.status == "True" else 0.0)
         new = {
             "replicas": workload.replicas,
             "readyReplicas": workload.ready_replicas,
@@ -170,14 +206,42 @@ class Scaler:
         self._write_status(key, body, new, now=now)
         return scaled
 
-    def _decide(self, desired: Desired, status: Mapping[str, Any], current: int,
+    def _decide(self, key: Key, desired: Desired, status: Mapping[str, Any], current: int,
                 pods: list[PodInfo], values: Any, now: datetime) -> Decision:
-        spec = policy_spec(desired.lmd, desired.plan)
+        spec = self._policy_spec(desired)
+        kept = self.memory.histories.get(key)
         stored = status.get("scaling")
-        history = ScalingHistory.from_json(json.dumps(stored)) if stored else ScalingHistory()
+        if kept is not None:
+            history = kept.history
+        elif stored:
+            history = ScalingHistory.from_json(json.dumps(stored))
+        else:
+            history = ScalingHistory()
         seen = observe.observation(spec_replicas=current, pods=pods, metrics=values, now=now,
                                    since=self.memory.last_cycle)
         return decide(spec, seen, history, now=now.timestamp())
+
+    def _policy_spec(self, desired: Desired) -> ScalingPolicySpec:
+        """Cached per generation: the SLO target takes a search over the step model."""
+        meta = desired.lmd.metadata
+        key = (str(meta.get("uid")), int(meta.get("generation", 0)))
+        if key not in self.memory.policy_specs:
+            self.memory.policy_specs[key] = policy_spec(desired.lmd, desired.plan)
+        return self.memory.policy_specs[key]
+
+    def _keep_history(self, key: Key, decision: Decision, *, scaled: bool, now: datetime
+                      ) -> dict[str, Any]:
+        """The history to put in status: the new one when it matters, else the last written."""
+        kept = self.memory.histories.get(key)
+        t = now.timestamp()
+        if (kept is None or scaled or decision.recommendation != kept.recommendation
+                or t - kept.persisted_at >= PERSIST_HISTORY_SECONDS):
+            persisted, persisted_at = json.loads(decision.history.to_json()), t
+        else:
+            persisted, persisted_at = kept.persisted, kept.persisted_at
+        self.memory.histories[key] = KeptHistory(decision.history, decision.recommendation,
+                                                 persisted, persisted_at)
+        return persisted
 
     def _scale(self, body: Mapping[str, Any], key: Key, current: int, desired: int,
                pods: list[PodInfo], *, reason: str, message: str, now: datetime) -> None:

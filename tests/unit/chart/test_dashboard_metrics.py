@@ -7,7 +7,6 @@ import json
 import re
 from pathlib import Path
 
-import pytest
 from prometheus_client import CollectorRegistry
 
 from lmscale import operator_metrics
@@ -39,11 +38,6 @@ def test_dashboard_and_rules_use_documented_series() -> None:
     assert _used() == _documented()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "operator_metrics does not yet export the per-model gauges the dashboard and alerts read "
-    "(ready and max replicas, observed queue, TTFT p95 and GPU utilisation, the TTFT SLO, "
-    "metrics availability); remove this marker when it does"
-))
 def test_operator_exports_every_series_the_dashboard_reads() -> None:
     missing = _used() - _exported()
     assert not missing, f"not exported by lmscale.operator_metrics: {sorted(missing)}"

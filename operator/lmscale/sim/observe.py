@@ -1,0 +1,97 @@
+"""What a scaler can see: Prometheus scrapes of ready pods, a scrape interval late.
+
+Scrapes happen every `scrape_interval` seconds; a scaler cycle reads the latest scrape,
+so metrics lag by up to one interval, as they do in a cluster. Pods that became ready
+since the last scrape have no metrics yet (missing pod metrics, as the HPA sees them).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from lmscale.sim.cluster import Cluster
+from lmscale.sim.engine import EngineMetrics
+from lmscale.sim.request import CompletedRequest
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """One scaler cycle's view of the fleet.
+
+    `pods` holds the latest scrape of each serving replica scraped since it became ready;
+    `gateway_waiting` counts requests held with no replica to serve them (scale from zero).
+    """
+
+    now: float
+    spec_replicas: int
+    ready_replicas: int
+    starting_ages: tuple[float, ...]
+    pods: tuple[EngineMetrics, ...]
+    ttft_p95_seconds: float | None
+    startup_samples: tuple[float, ...]
+    gateway_waiting: int
+
+    @property
+    def waiting(self) -> int:
+        return sum(pod.waiting for pod in self.pods) + self.gateway_waiting
+
+    @property
+    def running(self) -> int:
+        return sum(pod.running for pod in self.pods)
+
+
+class MetricStore:
+    """The latest scrape per pod and a sliding window of TTFT samples."""
+
+    def __init__(self, *, ttft_window_seconds: float = 60.0) -> None:
+        self.window = ttft_window_seconds
+        self.latest: dict[int, EngineMetrics] = {}
+        self._ttft: deque[tuple[float, tuple[float, ...]]] = deque()
+        self._p95: float | None = None
+        self._p95_fresh = True
+
+    def scrape(self, cluster: Cluster, now: float) -> list[CompletedRequest]:
+        """Advance every serving replica to `now` and record its metrics."""
+        done: list[CompletedRequest] = []
+        self.latest = {
+            replica.id: self.latest[replica.id]
+            for replica in cluster.serving
+            if replica.id in self.latest
+        }
+        for replica in cluster.serving:
+            done.extend(replica.engine.advance(now))
+            metrics = replica.engine.snapshot(now)
+            self.latest[replica.id] = metrics
+            if metrics.ttft_samples:
+                self._ttft.append((now, metrics.ttft_samples))
+        while self._ttft and self._ttft[0][0] <= now - self.window:
+            self._ttft.popleft()
+        self._p95_fresh = False
+        return done
+
+    def ttft_p95(self) -> float | None:
+        """p95 of the window's TTFT samples; `None` with no samples (no traffic)."""
+        if not self._p95_fresh:
+            samples = sorted(s for _, batch in self._ttft for s in batch)
+            self._p95 = (
+                samples[min(len(samples) - 1, int(0.95 * len(samples)))] if samples else None
+            )
+            self._p95_fresh = True
+        return self._p95
+
+    def view(self, cluster: Cluster, now: float, *, gateway_waiting: int) -> ClusterView:
+        """Freeze what a scaler sees now; consumes the start-up samples."""
+        samples = tuple(cluster.startup_samples)
+        cluster.startup_samples.clear()
+        pods = tuple(self.latest[r.id] for r in cluster.serving if r.id in self.latest)
+        return ClusterView(
+            now=now,
+            spec_replicas=cluster.size,
+            ready_replicas=len(cluster.serving),
+            starting_ages=tuple(now - r.created_at for r in cluster.starting),
+            pods=pods,
+            ttft_p95_seconds=self.ttft_p95(),
+            startup_samples=samples,
+            gateway_waiting=gateway_waiting,
+        )
