@@ -168,3 +168,16 @@ def test_every_gpu_without_slo(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(["--model", "llama-3.1-70b", "-o", "json"], capsys)
     plans = json.loads(out)["plans"]
     assert code == 0 and len(plans) == 8
+
+
+def test_rate_and_mix_from_a_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trace = tmp_path / "azure.csv"
+    trace.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                     "2023-11-16 18:15:46.000000,1000,100\n"
+                     "2023-11-16 18:15:47.000000,2000,300\n"
+                     "2023-11-16 18:15:48.000000,3000,200\n")
+    code, out, _ = _run(["--model", "llama-3.1-8b", "--trace", str(trace), "--slo-ttft-ms",
+                         "2000", "-o", "json"], capsys)
+    assert code == 0
+    load = json.loads(out)["load"]
+    assert load == {"rate_rps": 1.5, "mean_prompt_tokens": 2000, "mean_output_tokens": 200}

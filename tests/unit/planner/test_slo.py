@@ -79,3 +79,11 @@ def test_replicas_scale_with_the_rate(perf) -> None:
         perf, concurrency=int(slo.target_concurrency(perf, **objective)), **MIX
     ).requests_per_second
     assert counts[2] == math.ceil(100 / per_replica)
+
+
+def test_fractional_mean_prompts_take_the_same_steps(perf) -> None:
+    """A mean of 1154.7 tokens is one chunk, like 1154 or 1155, not two."""
+    whole = slo.latency_at(perf, concurrency=15, mean_prompt_tokens=1155, mean_output_tokens=211)
+    fraction = slo.latency_at(perf, concurrency=15, mean_prompt_tokens=1154.7,
+                              mean_output_tokens=211)
+    assert fraction.ttft_s == pytest.approx(whole.ttft_s, rel=0.01)
