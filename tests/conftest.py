@@ -49,7 +49,8 @@ def cluster() -> Iterator[ClusterHandle]:
             kubeconfig=Path(os.environ.get("KUBECONFIG", Path.home() / ".kube" / "config")),
             prometheus_url=os.environ.get("LMSCALE_PROMETHEUS_URL", "http://127.0.0.1:9090"),
             kubectl=os.environ.get("KUBECTL", "kubectl"),
-            prometheus_targets=None,
+            prometheus_targets=Path(os.environ["LMSCALE_PROMETHEUS_TARGETS"])
+            if os.environ.get("LMSCALE_PROMETHEUS_TARGETS") else None,
         )
         return
     from lmscale.devcluster import binaries

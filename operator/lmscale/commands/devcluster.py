@@ -8,7 +8,9 @@ import logging
 import sys
 import time
 
-from lmscale.devcluster import binaries, cluster
+import yaml
+
+from lmscale.devcluster import binaries, cluster, nodepools
 from lmscale.devcluster.layout import Layout
 
 
@@ -21,6 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         func=_down)
     actions.add_parser("binaries", help="find or build every binary; print their paths"
                        ).set_defaults(func=_binaries)
+    actions.add_parser("manifests", help="print the GPU Node objects and kwok Stages (for "
+                       "kind or any cluster)").set_defaults(func=_manifests)
+    actions.add_parser("prometheus", help="start only Prometheus, with the same scrape "
+                       "configuration (for kind)").set_defaults(func=_prometheus)
     actions.add_parser("status", help="print each component's pid as JSON").set_defaults(
         func=_status)
 
@@ -49,6 +55,21 @@ def _binaries(args: argparse.Namespace) -> int:
     hack = Layout.default().hack
     for name in binaries.COMPONENT_OF:
         print(f"{name}: {binaries.find(name, hack=hack)}")
+    return 0
+
+
+def _manifests(args: argparse.Namespace) -> int:
+    layout = Layout.default()
+    print(yaml.safe_dump_all(nodepools.node_manifests(cluster.node_pools(layout))), end="")
+    print("---")
+    print(cluster.kwok_stages(layout, cluster.node_pools(layout)), end="")
+    return 0
+
+
+def _prometheus(args: argparse.Namespace) -> int:
+    layout = Layout.default()
+    cluster.start_prometheus(layout)
+    print(f"Prometheus: {layout.prometheus_url}; targets: {layout.prometheus_targets}")
     return 0
 
 

@@ -40,7 +40,7 @@ def up(layout: Layout | None = None, *, timeout: float = 120.0) -> Layout:
             if name != "helm"}
     pki.ensure(layout.pki)
     layout.kubeconfig.write_text(kubeconfig.render(server=layout.apiserver_url, pki=layout.pki))
-    shape = nodepools.load(_nodepools_file(layout))
+    shape = node_pools(layout)
 
     _start(layout, "etcd", _etcd_argv(layout, bins["etcd"]))
     _wait(layout, "etcd", lambda: _http_ok(f"http://127.0.0.1:{layout.ports.etcd_client}/health"),
@@ -142,8 +142,9 @@ def _apply(layout: Layout, kubectl: Path, manifests: list[dict[str, object]]) ->
 
 
 def _ready_nodes(layout: Layout, kubectl: Path) -> int:
+    ready = "{.status.conditions[?(@.type=='Ready')].status}"
     out = _kubectl(layout, kubectl, "get", "nodes", "-o",
-                   "jsonpath={range .items[*]}{.status.conditions[?(@.type=='Ready')].status}{'\\n'}{end}")
+                   "jsonpath={range .items[*]}" + ready + "{'\\n'}{end}")
     return sum(1 for line in out.splitlines() if line.strip() == "True")
 
 
@@ -209,12 +210,27 @@ def _scheduler_argv(layout: Layout, bins: dict[str, Path]) -> list[str]:
     ]
 
 
-def _kwok_argv(layout: Layout, kwok: Path, shape: nodepools.ClusterShape) -> list[str]:
+def kwok_stages(layout: Layout, shape: nodepools.ClusterShape) -> str:
+    """The Stage documents, with the pools' default start-up delay filled in."""
     text = (layout.hack / "kwok-stages.yaml").read_text()
     # A plain replace: the Stages' own Go templates also use `$`.
-    text = text.replace("${POD_STARTUP_MILLISECONDS}", str(int(shape.pod_startup_seconds * 1000)))
+    return text.replace("${POD_STARTUP_MILLISECONDS}",
+                        str(int(shape.pod_startup_seconds * 1000)))
+
+
+def node_pools(layout: Layout) -> nodepools.ClusterShape:
+    return nodepools.load(_nodepools_file(layout))
+
+
+def start_prometheus(layout: Layout, *, timeout: float = 60.0) -> None:
+    """Prometheus alone, for a cluster that is not ours (kind): same config, same targets."""
+    _start(layout, "prometheus", _prometheus_argv(layout))
+    _wait(layout, "prometheus", lambda: _http_ok(f"{layout.prometheus_url}/-/ready"), timeout)
+
+
+def _kwok_argv(layout: Layout, kwok: Path, shape: nodepools.ClusterShape) -> list[str]:
     stages = layout.root / "kwok-stages.yaml"
-    stages.write_text(text)
+    stages.write_text(kwok_stages(layout, shape))
     return [
         str(kwok), f"--kubeconfig={layout.kubeconfig}", f"--config={stages}",
         "--manage-all-nodes=false",

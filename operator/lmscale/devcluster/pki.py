@@ -42,7 +42,8 @@ def ensure(pki: Path) -> None:
         extensions=f"subjectAltName={APISERVER_SANS}\nextendedKeyUsage=serverAuth\n",
     )
     # system:masters: the admin identity of the kubeconfig (and of the local components).
-    _issue(pki, "admin", "/O=system:masters/CN=lmscale-admin", extensions="extendedKeyUsage=clientAuth\n")
+    _issue(pki, "admin", "/O=system:masters/CN=lmscale-admin",
+           extensions="extendedKeyUsage=clientAuth\n")
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
     _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
     (pki / "complete").write_text("")

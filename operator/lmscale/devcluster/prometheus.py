@@ -40,7 +40,8 @@ def render_config(*, targets_dir: Path, self_port: int, kwok_port: int) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
-def register_target(targets_dir: Path, job: str, address: str, labels: dict[str, str] | None = None) -> Path:
+def register_target(targets_dir: Path, job: str, address: str,
+                    labels: dict[str, str] | None = None) -> Path:
     """Add (or replace) a scrape target; returns the file to remove to unregister it."""
     targets_dir.mkdir(parents=True, exist_ok=True)
     path = targets_dir / f"{job}.json"
