@@ -93,4 +93,6 @@ def export_for(kind: str) -> EngineExport:
     try:
         return ENGINES[kind]
     except KeyError:
-        raise ValueError(f"sim serve cannot play engine {kind!r}; known: {', '.join(ENGINES)}")
+        raise ValueError(
+            f"sim serve cannot play engine {kind!r}; known: {', '.join(ENGINES)}"
+        ) from None

@@ -76,7 +76,7 @@ def _engine_families(export: engines.EngineExport, pods: list[PodView]) -> Itera
         for pod in pods:
             gauge.add_metric(labels(pod), float(getattr(pod, attribute)))
         yield gauge
-    completed: Metric = (
+    completed: CounterMetricFamily | UnknownMetricFamily = (
         CounterMetricFamily(export.completed, "Requests finished.", labels=names)
         if export.completed_counter
         else UnknownMetricFamily(export.completed, "Requests finished.", labels=names)

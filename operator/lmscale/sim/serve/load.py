@@ -187,7 +187,7 @@ class TraceArrivals:
         self._index = 0
 
     def take(self, until: float) -> list[Request]:
-        out = []
+        out: list[Request] = []
         while True:
             request = self._requests[self._index]
             at = request.arrival_s + self._lap * self.lap_seconds
@@ -260,3 +260,33 @@ def _grammar(spec: str, problem: str) -> str:
 
 def _num(value: float) -> str:
     return str(int(value)) if value == int(value) else repr(value)
+
+
+def from_json(body: object, *, tokens: Tokens) -> tuple[LoadSpec, Tokens]:
+    """A `PUT /load/...` body: `{"rps": R}` or `{"spec": "steps:..."}`, with optional
+    `promptTokens` / `outputTokens` (the server's defaults otherwise)."""
+    if not isinstance(body, dict):
+        raise LoadSpecError("expected a JSON object with 'rps' or 'spec'")
+    unknown = set(body) - {"rps", "spec", "promptTokens", "outputTokens"}
+    if unknown:
+        raise LoadSpecError(f"unknown field(s) {', '.join(sorted(unknown))}")
+    if ("rps" in body) == ("spec" in body):
+        raise LoadSpecError("give exactly one of 'rps' (a number) and 'spec' (a load spec)")
+    if "spec" in body:
+        if not isinstance(body["spec"], str):
+            raise LoadSpecError("'spec' must be a string such as 'steps:2@60,8@120'")
+        spec: LoadSpec = parse_spec(body["spec"])
+    else:
+        rps = body["rps"]
+        if isinstance(rps, bool) or not isinstance(rps, int | float):
+            raise LoadSpecError(f"'rps' must be a number, got {rps!r}")
+        spec = Constant(_rate(str(rps), f"rps={rps}"))
+    prompt = _tokens(body.get("promptTokens", tokens.prompt), "promptTokens")
+    output = _tokens(body.get("outputTokens", tokens.output), "outputTokens")
+    return spec, Tokens(prompt, output)
+
+
+def _tokens(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise LoadSpecError(f"'{name}' must be an integer >= 1, got {value!r}")
+    return value
