@@ -1,0 +1,53 @@
+"""A LanguageModelDeployment's scaling section becomes the policy's spec, value for value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lmscale.controller.desired import Desired, desired_state
+from lmscale.policy import MissingMetricsMode, RuleType
+from lmscale.scaler.policy_spec import policy_spec
+
+
+def body(scaling: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "lmscale.dev/v1alpha1", "kind": "LanguageModelDeployment",
+            "metadata": {"name": "m", "namespace": "ns", "uid": "u"},
+            "spec": {"model": {"name": "m", "architecture": "llama-3.1-8b",
+                               "maxContextLength": 8192},
+                     "accelerator": {"type": "nvidia-h100-80gb"},
+                     "slo": {"ttftP95Ms": 500, "tpotP95Ms": 60},
+                     "scaling": scaling}}
+
+
+def test_behavior_and_missing_metrics_map_through() -> None:
+    desired = desired_state(body({
+        "minReplicas": 2, "maxReplicas": 9, "tolerance": 0.2,
+        "behavior": {"scaleDown": {"stabilizationWindowSeconds": 120, "policies": [
+            {"type": "Pods", "value": 1, "periodSeconds": 60}]}},
+        "onMissingMetrics": {"action": "fallback", "fallbackReplicas": 3}}))
+    assert isinstance(desired, Desired)
+    spec = policy_spec(desired.lmd, desired.plan)
+    assert (spec.min_replicas, spec.max_replicas, spec.tolerance) == (2, 9, 0.2)
+    assert spec.scale_down.stabilization_window_seconds == 120
+    assert [(r.type, r.value, r.period_seconds) for r in spec.scale_down.rules] == [
+        (RuleType.PODS, 1, 60)]
+    assert spec.on_missing_metrics is MissingMetricsMode.FALLBACK
+    assert spec.fallback_replicas == 3
+    assert spec.ttft_p95_target_seconds == 0.5
+    assert spec.startup_seconds == desired.plan.storage.cold_start_seconds
+
+
+def test_target_comes_from_the_plan_unless_the_user_sets_one() -> None:
+    planned = desired_state(body({"minReplicas": 1, "maxReplicas": 4}))
+    fixed = desired_state(body({"minReplicas": 1, "maxReplicas": 4,
+                                "targetInFlightPerReplica": 6}))
+    assert isinstance(planned, Desired) and isinstance(fixed, Desired)
+    assert policy_spec(fixed.lmd, fixed.plan).target_per_replica == 6
+    derived = policy_spec(planned.lmd, planned.plan).target_per_replica
+    assert 1 <= derived <= planned.plan.max_num_seqs
+    # A tighter TTFT objective can only lower what one replica may carry.
+    tight = body({"minReplicas": 1, "maxReplicas": 4})
+    tight["spec"]["slo"]["tpotP95Ms"] = 20
+    tighter = desired_state(tight)
+    assert isinstance(tighter, Desired)
+    assert policy_spec(tighter.lmd, tighter.plan).target_per_replica <= derived
