@@ -375,6 +375,17 @@ def _state(deployment: _Deployment, now: float) -> dict[str, Any]:
         "unserved": deployment.unserved,
         "offered": deployment.offered,
         "ttftP95Seconds": percentile(ttfts, 0.95),
+        "pods": {
+            p.name: {
+                "ready": p.ready,
+                "waiting": p.latest.waiting,
+                "running": p.latest.running,
+                "kvCacheUsage": p.latest.kv_cache_usage,
+                "gpuUtilization": p.gpu_utilization,
+                "completed": p.completed,
+            }
+            for p in sorted(pods, key=lambda p: p.name)
+        },
         "ttftSamples": len(ttfts),
         "offeredRps": deployment.arrivals.rate(now - deployment.origin),
         "load": str(deployment.load.spec),

@@ -108,8 +108,11 @@ class Simulator:
 
     def _tick_loop(self) -> None:
         while not self._stop.wait(self._tick_seconds):
-            with self._lock:
-                self.fleet.advance(self.now())
+            try:
+                with self._lock:
+                    self.fleet.advance(self.now())
+            except Exception:  # a bug must not freeze the export silently: log, keep ticking
+                logger.exception("advancing the fleet failed")
 
     def _poll_loop(self) -> None:
         while not self._stop.wait(self._poll_seconds):
