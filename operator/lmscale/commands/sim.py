@@ -5,6 +5,10 @@
 
 Then `curl -X PUT localhost:9400/load/<namespace>/<name> -d '{"rps": 20}'` changes one
 deployment's load, and `curl localhost:9400/state` shows each deployment's fleet.
+
+With --register-targets DIR it writes DIR/sim-serve-<port>.json (a file_sd target) and
+removes it on exit. Run one per cluster, or give each its own --namespace: two simulators
+playing the same pods would double every series the operator sums.
 """
 
 from __future__ import annotations
@@ -91,6 +95,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"lmscale sim serve: cannot listen on {host}:{port}: {error}", file=sys.stderr)
         return 1
     address = f"{host}:{server.server_address[1]}"
+    # Prometheus on this machine scrapes a wildcard listener on the loopback address.
+    scrape = f"127.0.0.1:{server.server_address[1]}" if host in ("0.0.0.0", "::") else address
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _stopper(stop))
@@ -101,7 +107,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         if args.register_targets is not None:
             job = f"sim-serve-{server.server_address[1]}"
-            target = register_target(args.register_targets, job, address)
+            target = register_target(args.register_targets, job, scrape)
         print(f"lmscale sim serve: listening on http://{address} (load {args.load})",
               flush=True)
         stop.wait()
