@@ -118,12 +118,13 @@ def until(probe: Callable[[], T | None], *, timeout: float, message: str) -> T:
     return found
 
 
-def ready_pods(cluster: ClusterHandle, namespace: str) -> list[str] | None:
+def ready_pods(cluster: ClusterHandle, namespace: str, count: int) -> list[str] | None:
+    """The Ready pods' names, once there are `count` of them."""
     found = items(cluster, namespace, "pods", f"lmscale.dev/deployment={NAME}")
     names = sorted(p["metadata"]["name"] for p in found if any(
         c["type"] == "Ready" and c["status"] == "True"
         for c in p["status"].get("conditions") or []))
-    return names or None
+    return names if len(names) == count else None
 
 
 def every_pod(cluster: ClusterHandle, query: str, pods: list[str], *, above: float
@@ -138,8 +139,7 @@ def test_prometheus_and_the_operator_read_the_simulated_pods_under_load(
     cluster: ClusterHandle, operator: OperatorProcess, namespace: str, sim_serve: SimServe
 ) -> None:
     apply(cluster, namespace, lmd())
-    pods = until(lambda: ready_pods(cluster, namespace), timeout=90, message="pods Ready")
-    assert len(pods) == 2
+    pods = until(lambda: ready_pods(cluster, namespace, 2), timeout=90, message="2 pods Ready")
     key = f"{namespace}/{NAME}"
     wait_for(lambda: (s := sim_serve.state()) and s.get(key, {}).get("readyPods") == pods,
              timeout=30, message=f"sim serve plays both pods ({sim_serve.log.read_text()})")
