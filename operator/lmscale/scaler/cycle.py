@@ -8,6 +8,7 @@ apply only when something other than the time of the reading changed.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import json
 import logging
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lmscale import operator_metrics, render
-from lmscale.api.status import ConditionReason, ConditionType
+from lmscale.api.status import Condition, ConditionReason, ConditionType
 from lmscale.controller import conditions
 from lmscale.controller.desired import Desired, Invalid, desired_state
 from lmscale.controller.pods import DELETION_COST, PodInfo
@@ -59,7 +60,9 @@ class ScalerMemory:
 
     last_cycle: datetime | None = None
     desired: dict[tuple[str, int], Desired | Invalid] = dataclasses.field(default_factory=dict)
-    written: dict[Key, str] = dataclasses.field(default_factory=dict)
+    # The scaler's part of each status as last written: the base for the next one, since
+    # kopf's index may not show our own write yet when the next cycle starts.
+    written: dict[Key, dict[str, Any]] = dataclasses.field(default_factory=dict)
     histories: dict[Key, KeptHistory] = dataclasses.field(default_factory=dict)
     policy_specs: dict[tuple[str, int], ScalingPolicySpec] = dataclasses.field(
         default_factory=dict)
@@ -105,9 +108,12 @@ class Scaler:
                 log.exception("scaling %s/%s failed; the next cycle retries", *key)
                 return 0
 
-        # Deciding is cheap; the apiserver round-trips are not, so they overlap.
+        # Deciding is cheap; the apiserver round-trips are not, so they overlap. Each task
+        # runs in a copy of this thread's context, where kopf keeps what posting Events needs.
+        keys = list(lmds)
+        contexts = [contextvars.copy_context() for _ in keys]
         with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="scaler") as pool:
-            scaled = sum(pool.map(one, list(lmds)))
+            scaled = sum(pool.map(lambda k, c: c.run(one, k), keys, contexts))
         self._forget_deleted(lmds)
         self.memory.last_cycle = now
         elapsed = time.perf_counter() - started
@@ -136,6 +142,7 @@ class Scaler:
              deployment: Mapping[str, Any] | None, pods: list[PodInfo],
              snapshot: MetricsSnapshot | None, now: datetime) -> int:
         status = dict(body.get("status") or {})
+        previous = self.memory.written.get(key) or status
         generation = int(body["metadata"].get("generation", 0))
         current = int((deployment or {}).get("spec", {}).get("replicas") or 0)
         scaled = 0
@@ -153,7 +160,8 @@ class Scaler:
                 now=now, generation=generation).model_copy(update={"status": "Unknown"})
             if desired != current:
                 self._scale(body, key, current, desired, pods, reason="SpecReplicas",
-                            message=f"spec.replicas is {desired}", now=now)
+                            message=f"{current} -> {desired}: spec.replicas is {desired}",
+                            now=now)
                 scaled = 1
         else:
             assert snapshot is not None
@@ -177,8 +185,7 @@ class Scaler:
                 self._scale(body, key, current, desired, pods, reason=decision.reason.value,
                             message=decision.message, now=now)
                 extra["lastScaleTime"] = now.isoformat().replace("+00:00", "Z")
-                extra["lastScaleReason"] = (f"scaled {current} -> {desired}: "
-                                            f"{decision.message}")
+                extra["lastScaleReason"] = f"scaled {decision.message}"
                 scaled = 1
         workload = conditions.Workload(generation=generation, desired_replicas=desired,
                                        deployment=deployment, pods=pods)
@@ -198,9 +205,9 @@ class Scaler:
             "readyReplicas": workload.ready_replicas,
             "desiredReplicas": desired,
             "conditions": reconcile.conditions_json(
-                reconcile.current_conditions(body),
+                [Condition.model_validate(c) for c in previous.get("conditions") or []],
                 [*conditions.workload_conditions(workload, now=now), metrics_condition]),
-            **{k: status[k] for k in ("lastScaleTime", "lastScaleReason") if k in status},
+            **{k: previous[k] for k in ("lastScaleTime", "lastScaleReason") if k in previous},
             **extra,
         }
         self._write_status(key, body, new, now=now)
@@ -250,8 +257,9 @@ class Scaler:
             self._mark_least_loaded(namespace, pods, now=now)
         self.kube.apply(render.render_replicas(name, namespace, desired),
                         field_manager=SCALER_MANAGER)
+        # `message` starts "from -> to: why", as the policy words it.
         self.post_event(body, "Normal", "Scaled" if reason != "SpecReplicas" else "Replicas",
-                        f"scaled {current} -> {desired}: {message}")
+                        f"scaled {message}")
         log.info("%s/%s scaled %d -> %d (%s): %s", namespace, name, current, desired,
                  reason, message)
 
@@ -267,13 +275,19 @@ class Scaler:
 
     def _write_status(self, key: Key, body: Mapping[str, Any], status: dict[str, Any], *,
                       now: datetime) -> None:
-        fingerprint = json.dumps(status, sort_keys=True, default=str)
-        if self.memory.written.get(key) == fingerprint:
+        before = self.memory.written.get(key)
+        if before is not None and _without_reading_time(before) == _without_reading_time(status):
             return
         if "metrics" in status:
             status["metrics"]["observedAt"] = now.isoformat().replace("+00:00", "Z")
         reconcile.write_workload_status(self.kube, body, status)
-        self.memory.written[key] = fingerprint
+        self.memory.written[key] = status
+
+
+def _without_reading_time(status: Mapping[str, Any]) -> str:
+    """A status as JSON, minus when the metrics were read (that alone is no reason to write)."""
+    metrics = {k: v for k, v in (status.get("metrics") or {}).items() if k != "observedAt"}
+    return json.dumps({**status, "metrics": metrics}, sort_keys=True, default=str)
 
 
 def _metrics_condition(availability: Availability, *, now: datetime, generation: int
