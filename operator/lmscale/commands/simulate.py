@@ -108,6 +108,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="Prometheus scrape interval: the metric delay (default 15 s)",
     )
     parser.add_argument(
+        "--target-per-replica",
+        type=float,
+        help="in-flight requests per replica for lmscale (default: calibrated on the "
+        "engine model for the SLO and the trace's token lengths)",
+    )
+    parser.add_argument(
         "--attainment-goal",
         type=float,
         default=0.99,
@@ -144,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
             config=config,
             cold_start_seconds=args.cold_start_seconds,
             attainment_goal=args.attainment_goal,
+            target_per_replica=args.target_per_replica,
         )
     except (OSError, ValueError) as error:
         print(f"lmscale simulate: {error}", file=sys.stderr)

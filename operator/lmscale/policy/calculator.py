@@ -48,18 +48,12 @@ def describe_load(observation: Observation, spec: ScalingPolicySpec, load: float
     )
 
 
-def guarded_load(observation: Observation, guard_waiting: float | None, on_the_way: int) -> float:
-    """In-flight load, not counting queue growth that replicas on the way will drain.
-
-    While replicas are starting, the queue grows because their capacity is not there
-    yet; reacting to that growth again every cycle is the 2 -> 4 -> 8 -> 16 cascade.
-    Running requests still count in full, so genuine demand growth still scales.
-    """
+def guarded_load(observation: Observation, waiting_cap: float | None) -> float:
+    """In-flight load, with waiting requests capped by the cold-start guard."""
     waiting = observation.waiting or 0.0
-    running = observation.running or 0.0
-    if on_the_way > 0 and guard_waiting is not None:
-        waiting = min(waiting, guard_waiting)
-    return running + waiting
+    if waiting_cap is not None:
+        waiting = min(waiting, waiting_cap)
+    return (observation.running or 0.0) + waiting
 
 
 def from_load(

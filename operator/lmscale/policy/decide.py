@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from lmscale.policy import behavior, startup
+from lmscale.policy import behavior, forecast, guard, startup
 from lmscale.policy.calculator import Proposal, ceil, from_load, guarded_load, lower_bound_load
 from lmscale.policy.decision import Decision, DecisionReason
 from lmscale.policy.history import Recommendation, ScaleEvent, ScalingHistory
@@ -39,23 +39,30 @@ def decide(
     )
     current = observation.spec_replicas
     on_the_way = startup.on_the_way(observation, estimate)
-    guard = _guard_waiting(history, observation, on_the_way)
+    cap = guard.waiting_cap(history, observation, on_the_way=on_the_way, now=now)
     history = replace(history, last_active_time=_last_active(history, observation, now))
 
     bounded = _out_of_bounds(spec, observation)
     if bounded is not None:
-        return _finish(spec, observation, history, bounded, bounded.replicas, guard, now=now)
+        return _finish(observation, history, bounded, bounded.replicas, cap, on_the_way, now=now)
 
     if observation.load is None:
         history = replace(history, missing_cycles=history.missing_cycles + 1)
         proposal = _without_load(spec, observation, history, settling=on_the_way > 0)
         if proposal is None:
             held = Proposal(current, DecisionReason.MISSING_METRICS, _missing_text(spec))
-            return _finish(spec, observation, history, held, current, guard, now=now)
+            return _finish(observation, history, held, current, cap, on_the_way, now=now)
     else:
-        history = replace(history, missing_cycles=0)
+        history = _with_load_sample(spec, history, guarded_load(observation, cap), now=now)
         settling = on_the_way > 0 or _recently_scaled_up(history, estimate, now)
-        proposal = _with_load(spec, observation, history, guard, on_the_way, settling, now=now)
+        expected = forecast.expected_load(
+            history.loads,
+            now=now,
+            average_window=spec.load_window_seconds,
+            trend_window=spec.trend_window_seconds,
+            horizon=estimate,
+        )
+        proposal = _with_load(spec, observation, history, expected, on_the_way, settling, now=now)
 
     if not history.recommendations:
         # As the HPA does for a new autoscaler: a fresh start must not scale down at once.
@@ -83,28 +90,27 @@ def decide(
         recommendations=(*history.recommendations, Recommendation(now, proposal.replicas)),
     )
     explained = _explain(proposal, stabilized, limit)
-    return _finish(spec, observation, history, explained, final, guard, now=now, raw=proposal)
+    return _finish(observation, history, explained, final, cap, on_the_way, now=now, raw=proposal)
 
 
 def _with_load(
     spec: ScalingPolicySpec,
     observation: Observation,
     history: ScalingHistory,
-    guard: float | None,
+    expected: float,
     on_the_way: int,
     settling: bool,
     *,
     now: float,
 ) -> Proposal:
-    """Recommendation when in-flight load is known."""
+    """Recommendation when in-flight load is known; `expected` is the load to size for."""
     load = observation.load or 0.0
     if observation.spec_replicas == 0:
         if load > 0:
             wanted = max(spec.min_replicas, ceil(load / spec.target_per_replica))
             return Proposal(wanted, DecisionReason.ACTIVATE_FROM_ZERO, f"{load:g} requests waiting")
         return Proposal(0, DecisionReason.IDLE_SCALE_TO_ZERO, "no requests: staying at zero")
-    effective = guarded_load(observation, guard, on_the_way)
-    proposal = from_load(spec, observation, load=effective, on_the_way=on_the_way)
+    proposal = from_load(spec, observation, load=expected, on_the_way=on_the_way)
     proposal = slo_push(proposal, spec, observation, settling=settling)
     proposal = veto_scale_down(proposal, spec, observation)
     idle_since = history.last_active_time if history.last_active_time is not None else now
@@ -185,12 +191,12 @@ def _explain(proposal: Proposal, stabilized: int, limit: DecisionReason | None) 
 
 
 def _finish(
-    spec: ScalingPolicySpec,
     observation: Observation,
     history: ScalingHistory,
     explained: Proposal,
     final: int,
-    guard: float | None,
+    cap: float | None,
+    on_the_way: int,
     *,
     now: float,
     raw: Proposal | None = None,
@@ -198,12 +204,11 @@ def _finish(
     """Record the scale event and guard state, and build the decision."""
     current = observation.spec_replicas
     if final != current:
-        history = replace(
-            history, scale_events=(*history.scale_events, ScaleEvent(now, current, final))
-        )
-    if final > current and guard is None:
-        guard = observation.waiting
-    history = replace(history, guard_waiting=guard)
+        event = ScaleEvent(now, current, final)
+        history = replace(history, scale_events=(*history.scale_events, event))
+    history = guard.after(
+        history, observation, cap=cap, on_the_way=on_the_way, scaled_up=final > current, now=now
+    )
     message = (
         f"{current} -> {final}: {explained.message}" if final != current else explained.message
     )
@@ -211,15 +216,13 @@ def _finish(
     return Decision(final, explained.reason, message, history, recommendation)
 
 
-def _guard_waiting(
-    history: ScalingHistory, observation: Observation, on_the_way: int
-) -> float | None:
-    """The queue length that replicas on the way were asked for; `None` when none are."""
-    if on_the_way == 0:
-        return None
-    if history.guard_waiting is not None:
-        return history.guard_waiting
-    return observation.waiting
+def _with_load_sample(
+    spec: ScalingPolicySpec, history: ScalingHistory, load: float, *, now: float
+) -> ScalingHistory:
+    """Keep this cycle's load and those within the averaging window; reset missing count."""
+    keep = max(spec.load_window_seconds, spec.trend_window_seconds)
+    recent = tuple((t, v) for t, v in history.loads if now - t < keep)
+    return replace(history, loads=(*recent, (now, load)), missing_cycles=0)
 
 
 def _last_active(history: ScalingHistory, observation: Observation, now: float) -> float:

@@ -42,8 +42,9 @@ class ScalingHistory:
       planner's estimate).
     - `last_active_time`: when load was last seen above zero (scale to zero).
     - `missing_cycles`: consecutive cycles without load metrics (fallback threshold).
-    - `guard_waiting`: waiting requests when the scale-up now under way was decided;
-      queue growth beyond it is backlog the starting replicas will drain.
+    - `guard_waiting`, `guard_until`: waiting requests when the scale-up now under way
+      was decided, and when the guard ends (see `lmscale.policy.guard`).
+    - `loads`: recent `(time, in-flight load)` samples the load signal is averaged over.
     """
 
     recommendations: tuple[Recommendation, ...] = ()
@@ -52,6 +53,8 @@ class ScalingHistory:
     last_active_time: float | None = None
     missing_cycles: int = 0
     guard_waiting: float | None = None
+    guard_until: float | None = None
+    loads: tuple[tuple[float, float], ...] = ()
 
     def pruned(self, *, now: float, horizon_seconds: float) -> ScalingHistory:
         """Drop entries too old to affect any window or rate rule."""
@@ -77,6 +80,8 @@ class ScalingHistory:
             "active": self.last_active_time,
             "missing": self.missing_cycles,
             "guard": self.guard_waiting,
+            "guard_until": self.guard_until,
+            "loads": [[_t(t), round(v, 2)] for t, v in self.loads],
         }
         return json.dumps(body, separators=(",", ":"))
 
@@ -98,6 +103,8 @@ class ScalingHistory:
                 last_active_time=_opt_float(body.get("active")),
                 missing_cycles=int(body.get("missing", 0)),
                 guard_waiting=_opt_float(body.get("guard")),
+                guard_until=_opt_float(body.get("guard_until")),
+                loads=tuple((float(t), float(v)) for t, v in body.get("loads", [])),
             )
         except (TypeError, AttributeError, json.JSONDecodeError) as error:
             raise ValueError(f"malformed scaling history: {error}") from error

@@ -11,9 +11,10 @@ from lmscale.policy.decision import DecisionReason
 from lmscale.policy.observation import Observation
 from lmscale.policy.spec import ScalingPolicySpec
 
-# At most this factor of ready replicas per SLO push: TTFT grows faster than linearly
-# near saturation, so the breach ratio overstates what is missing.
-MAX_BREACH_STEP = 1.5
+# An SLO push adds half the breach ratio's excess, at most this fraction of the ready
+# replicas: TTFT grows faster than linearly near saturation, so the ratio overstates
+# what is missing.
+MAX_BREACH_STEP = 0.25
 # After a scale-up, the TTFT window still holds latencies from before the new replicas;
 # wait this long past their start-up before a breach can push again.
 SLO_SETTLE_SECONDS = 60.0
@@ -46,9 +47,8 @@ def slo_push(
         return Proposal(
             current, DecisionReason.COLD_START_GUARD, f"{text}; replicas still starting"
         )
-    pushed = max(
-        current + 1, ceil(observation.ready_replicas * min(ttft / target, MAX_BREACH_STEP))
-    )
+    step = min((ttft / target - 1) / 2, MAX_BREACH_STEP)
+    pushed = max(current + 1, ceil(observation.ready_replicas * (1 + step)))
     if pushed <= proposal.replicas:
         return proposal
     return Proposal(pushed, DecisionReason.SLO_BREACH, f"{text}: {pushed} wanted")

@@ -94,6 +94,11 @@ class ScalingPolicySpec:
     `target_per_replica` is in-flight requests (running + waiting) one replica carries
     within the SLO, normally `planner.slo.target_concurrency`. `startup_seconds` is the
     planner's cold-start estimate; the policy refines it from observed readiness.
+    `load_window_seconds` averages the in-flight load over recent cycles, so one
+    scrape's burst neither starts a replica (minutes of GPU time) nor, through the
+    scale-down window's maximum, keeps one for five minutes. `trend_window_seconds`
+    fits the load's rise over a longer span; replicas are sized for the load expected
+    one start-up from now, when the replicas asked for now can serve (0 turns it off).
     """
 
     max_replicas: int
@@ -110,6 +115,8 @@ class ScalingPolicySpec:
     scale_to_zero: bool = False
     idle_seconds: float = 900.0
     startup_seconds: float = 120.0
+    load_window_seconds: float = 60.0
+    trend_window_seconds: float = 300.0
 
     def __post_init__(self) -> None:
         for problem in self._problems():
@@ -138,6 +145,8 @@ class ScalingPolicySpec:
             problems.append("fallback_replicas must not be negative")
         if self.startup_seconds <= 0 or self.idle_seconds <= 0:
             problems.append("startup_seconds and idle_seconds must be positive")
+        if self.load_window_seconds < 0 or self.trend_window_seconds < 0:
+            problems.append("load_window_seconds and trend_window_seconds must not be negative")
         return problems
 
     @property

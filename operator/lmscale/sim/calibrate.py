@@ -2,8 +2,8 @@
 
 `planner.slo.target_concurrency` sizes mean TTFT and TPOT within a headroom of the
 objectives; a per-request objective met by 99% of requests needs more margin, because
-prompts arriving mid-generation stretch the steps of every running request. Here one
-replica of the engine model is fed Poisson arrivals with the workload's token lengths at
+prompts arriving mid-generation stretch the steps of every running request. Here a
+small fleet of the engine model is fed Poisson arrivals with the workload's token lengths at
 increasing rates (the same random draws at every rate, so attainment falls smoothly with
 load). Some requests miss the objectives even on an idle replica (a prompt too long to
 prefill in time); the rest of the budget, `1 - goal`, is split: `LOAD_SHARE` of it may be
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from lmscale.sim.engine import ReplicaEngine, StepModel
 from lmscale.sim.request import Request
@@ -27,6 +28,18 @@ SAMPLE_REQUESTS = 16000
 ROUNDS = 12
 LOAD_SHARE = 0.5
 IDLE_RATE = 0.01
+# Balancing pools queueing across replicas, so a lone replica would understate what each
+# carries in a fleet; eight is a small fleet, conservative for larger ones.
+FLEET = 8
+
+
+@dataclass(frozen=True)
+class SteadyState:
+    """A fleet's figures at one per-replica rate."""
+
+    attainment: float
+    in_flight: float  # mean in-flight requests per replica (Little's law)
+    ttft_p95: float  # seconds
 
 
 def steady_state(
@@ -35,23 +48,83 @@ def steady_state(
     *,
     rate: float,
     slo: Slo,
+    replicas: int = FLEET,
     requests: int = SAMPLE_REQUESTS,
     seed: int = 0,
-) -> tuple[float, float]:
-    """(attainment, mean in-flight requests) of one replica under Poisson arrivals."""
+) -> SteadyState:
+    """A small fleet under Poisson arrivals at `rate` per replica.
+
+    Requests go to the replica with the fewest in flight, as the simulator's default
+    balancer sends them.
+    """
     rng = random.Random(seed)
-    engine = ReplicaEngine(perf)
+    fleet = [ReplicaEngine(perf) for _ in range(replicas)]
     now, done = 0.0, []
+    total = rate * replicas
     for _ in range(requests):
-        now += rng.expovariate(rate)
+        now += rng.expovariate(total)
         prompt, output = lengths[rng.randrange(len(lengths))]
-        done.extend(engine.submit(Request(now, prompt, output), now))
-    done.extend(engine.advance(float("inf")))
-    # Skip the warm-up tenth, whose requests found an empty replica.
+        for engine in fleet:
+            if engine.next_change <= now:
+                done.extend(engine.advance(now))
+        target = min(fleet, key=lambda engine: engine.in_flight)
+        done.extend(target.submit(Request(now, prompt, output), now))
+    for engine in fleet:
+        done.extend(engine.advance(float("inf")))
+    done.sort(key=lambda c: c.request.arrival_s)
+    # Skip the warm-up tenth, whose requests found empty replicas.
     steady = done[len(done) // 10 :]
     good = sum(1 for c in steady if slo.met(c))
     mean_e2e = sum(c.e2e_seconds for c in steady) / len(steady)
-    return good / len(steady), rate * mean_e2e
+    ttft = sorted(c.ttft_seconds for c in steady)
+    return SteadyState(good / len(steady), rate * mean_e2e, ttft[int(0.95 * (len(ttft) - 1))])
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What one replica carries within the objectives, in a fleet, in steady state.
+
+    `ttft_p95` is the TTFT p95 expected at the target load: a fleet above it is busier
+    than the target means (burstier traffic than Poisson, say), so the policy takes it
+    as its TTFT objective to push up on.
+    """
+
+    target: float  # in-flight requests to aim at (the tolerance band's middle)
+    rate: float  # requests per second per replica at the band's top
+    ttft_p95: float  # seconds, at the target
+
+
+def calibrate(
+    perf: StepModel,
+    lengths: Sequence[tuple[int, int]],
+    *,
+    slo: Slo,
+    goal: float = 0.99,
+    tolerance: float = 0.1,
+    seed: int = 0,
+) -> Calibration:
+    """The busiest per-replica load that loses at most `LOAD_SHARE` of the budget."""
+    if not lengths:
+        raise ValueError("calibration needs token lengths")
+
+    def at(rate: float) -> SteadyState:
+        return steady_state(perf, lengths, rate=rate, slo=slo, seed=seed)
+
+    floor = at(IDLE_RATE).attainment - LOAD_SHARE * (1 - goal)
+    low, high = 0.0, 1.0
+    while at(high).attainment >= floor and high < 1e4:
+        low, high = high, high * 2  # find a rate that misses
+    best_rate = max(low, IDLE_RATE)
+    best = at(best_rate)
+    for _ in range(ROUNDS):
+        middle = (low + high) / 2
+        state = at(middle)
+        if state.attainment >= floor:
+            low, best, best_rate = middle, state, middle
+        else:
+            high = middle
+    expected = at(best_rate / (1 + tolerance))
+    return Calibration(max(1.0, best.in_flight / (1 + tolerance)), best_rate, expected.ttft_p95)
 
 
 def calibrated_target(
@@ -64,22 +137,4 @@ def calibrated_target(
     seed: int = 0,
 ) -> float:
     """In-flight requests per replica to aim at so `goal` of requests meet `slo`."""
-    if not lengths:
-        raise ValueError("calibration needs token lengths")
-
-    def attainment(rate: float) -> tuple[float, float]:
-        return steady_state(perf, lengths, rate=rate, slo=slo, seed=seed)
-
-    floor = attainment(IDLE_RATE)[0] - LOAD_SHARE * (1 - goal)
-    low, high = 0.0, 1.0
-    while attainment(high)[0] >= floor and high < 1e4:
-        low, high = high, high * 2  # find a rate that misses
-    best = attainment(max(low, IDLE_RATE))[1]
-    for _ in range(ROUNDS):
-        middle = (low + high) / 2
-        reached, in_flight = attainment(middle)
-        if reached >= floor:
-            low, best = middle, in_flight
-        else:
-            high = middle
-    return max(1.0, best / (1 + tolerance))
+    return calibrate(perf, lengths, slo=slo, goal=goal, tolerance=tolerance, seed=seed).target

@@ -7,6 +7,7 @@ replays); the others replay once. The wall clock is injected so this stays pure.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -49,12 +50,23 @@ def parse(text: str) -> tuple[str, float | None]:
 
 
 def lmscale_spec(scenario: Scenario) -> policy.ScalingPolicySpec:
-    """The spec the operator would build: planner target, SLO, planner cold start."""
+    """The spec the operator would build from the calibration and the planner.
+
+    The TTFT objective to push up on is the p95 the calibration expects at the target,
+    capped by the SLO: above it the fleet is busier than its target means.
+    """
+    ttft = scenario.calibration.ttft_p95
+    if scenario.slo.ttft_seconds is not None:
+        ttft = (
+            min(ttft, scenario.slo.ttft_seconds)
+            if math.isfinite(ttft)
+            else scenario.slo.ttft_seconds
+        )
     return policy.ScalingPolicySpec(
         min_replicas=scenario.min_replicas,
         max_replicas=scenario.max_replicas,
         target_per_replica=scenario.target_per_replica,
-        ttft_p95_target_seconds=scenario.slo.ttft_seconds,
+        ttft_p95_target_seconds=ttft if math.isfinite(ttft) else None,
         startup_seconds=scenario.perf.cold_start_seconds,
     )
 
@@ -137,7 +149,7 @@ def _oracle(
     demand = oracle.mean_in_flight(
         scenario.requests, perf=scenario.perf, tpot_seconds=scenario.tpot_at_target_seconds
     )
-    lead = scenario.config.cold_start_seconds + oracle.BIN_SECONDS
+    lead = scenario.config.cold_start_seconds + oracle.TICK_SECONDS
     outcomes: dict[float, Outcome] = {}
 
     def attainment_of(factor: float) -> tuple[float, SimRun]:

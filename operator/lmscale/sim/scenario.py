@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 
 from lmscale.planner import performance, plan, slo
 from lmscale.sim import calibrate
-from lmscale.sim.baselines import oracle
 from lmscale.sim.request import Request
 from lmscale.sim.results import Slo
 from lmscale.sim.simulator import SimConfig
@@ -28,7 +27,7 @@ class Scenario:
     requests: Sequence[Request] = field(repr=False)
     perf: performance.ReplicaPerformance = field(repr=False)
     slo: Slo
-    target_per_replica: float
+    calibration: calibrate.Calibration
     tpot_at_target_seconds: float
     planner_target: float
     config: SimConfig
@@ -40,6 +39,16 @@ class Scenario:
     @property
     def gpus_per_replica(self) -> int:
         return self.perf.gpus
+
+    @property
+    def target_per_replica(self) -> float:
+        """In-flight requests per replica lmscale aims at."""
+        return self.calibration.target
+
+    @property
+    def rate_per_replica(self) -> float:
+        """Requests per second one replica carries at the top of the tolerance band."""
+        return self.calibration.rate
 
 
 def token_means(requests: Sequence[Request]) -> tuple[float, float]:
@@ -69,11 +78,13 @@ def build(
     config: SimConfig | None = None,
     cold_start_seconds: float | None = None,
     attainment_goal: float = 0.99,
+    calibration: calibrate.Calibration | None = None,
     target_per_replica: float | None = None,
 ) -> Scenario:
     """Plan the replica and derive the per-replica target for this trace's token mix.
 
-    `target_per_replica` skips the calibration (for replays of the same token mix).
+    A given `calibration` skips calibrating (for replays of the same token mix); a given
+    `target_per_replica` replaces it (a user's hand-set target).
     """
     capacity = plan.plan_replica(model, gpu)
     perf = performance.replica_performance(capacity)
@@ -92,9 +103,11 @@ def build(
     lengths = [
         (r.prompt_tokens, r.output_tokens) for r in requests[:: max(1, len(requests) // 5000)]
     ]
-    target = target_per_replica or calibrate.calibrated_target(
-        perf, lengths, slo=objectives, goal=attainment_goal
-    )
+    if target_per_replica is not None:
+        calibration = calibrate.Calibration(target_per_replica, math.nan, math.nan)
+    elif calibration is None:
+        calibration = calibrate.calibrate(perf, lengths, slo=objectives, goal=attainment_goal)
+    target = calibration.target
     latency = slo.latency_at(
         perf,
         concurrency=max(1, round(target)),
@@ -111,7 +124,7 @@ def build(
         requests=requests,
         perf=perf,
         slo=objectives,
-        target_per_replica=target,
+        calibration=calibration,
         tpot_at_target_seconds=latency.tpot_s,
         planner_target=planner_target,
         config=base,
@@ -123,13 +136,21 @@ def build(
 
 
 def _with_warm_start(scenario: Scenario) -> Scenario:
-    """Start autoscaled fleets sized for the first minute, so no policy pays a ramp-up."""
-    demand = oracle.mean_in_flight(
-        scenario.requests[:5000],
-        perf=scenario.perf,
-        tpot_seconds=scenario.tpot_at_target_seconds,
-    )
-    first_minute = max(demand[: max(1, int(60 / oracle.BIN_SECONDS))], default=0.0)
-    warm = math.ceil(first_minute / scenario.target_per_replica - 1e-9)
+    """Start autoscaled fleets sized for the load of the first cold start and minute.
+
+    A fleet in steady operation would already run about that many replicas; starting
+    smaller would charge every reactive policy a ramp-up the trace does not contain.
+    """
+    horizon = scenario.config.cold_start_seconds + 60.0
+    per_minute: dict[int, int] = {}
+    for request in scenario.requests:
+        if request.arrival_s > horizon:
+            break
+        minute = int(request.arrival_s // 60)
+        per_minute[minute] = per_minute.get(minute, 0) + 1
+    busiest = max(per_minute.values(), default=0) / 60.0
+    if not math.isfinite(scenario.rate_per_replica) or scenario.rate_per_replica <= 0:
+        return replace(scenario, warm_replicas=scenario.min_replicas)
+    warm = math.ceil(busiest / scenario.rate_per_replica - 1e-9)
     warm = min(scenario.max_replicas, max(scenario.min_replicas, warm))
     return replace(scenario, warm_replicas=warm)

@@ -84,7 +84,7 @@ class OracleScaler:
 
     def desired(self, view: ClusterView) -> int:
         first = int(view.now // self.bin)
-        last = int((view.now + self.lead) // self.bin) + 1
+        last = int((view.now + self.lead) // self.bin)  # bins starting within the lead
         window = self.need[first : last + 1]
         return max(window, default=0)
 
