@@ -56,7 +56,10 @@ crds: venv
 capacity-docs: venv
 	$(PY) hack/gen_capacity_doc.py
 
+# Policy benchmark on the real traces (docs/benchmarks.md) and the operator's own speed on
+# the local cluster (docs/operator-benchmarks.md).
 bench: venv deps binaries
+	$(PY) hack/bench_policies.py
 	$(PY) hack/bench.py
 
 kind-up: venv
