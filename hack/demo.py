@@ -29,7 +29,8 @@ from lmscale.devcluster import binaries, cluster  # noqa: E402
 from lmscale.devcluster.layout import Layout  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-TRACE = REPO.parent / "shared" / "traces" / "AzureLLMInferenceTrace_conv.csv"
+TRACES = Path(os.environ.get("LMSCALE_TRACES", REPO.parent / "shared" / "traces"))
+TRACE = TRACES / "AzureLLMInferenceTrace_conv.csv"
 console = Console()
 
 
