@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from lmscale.policy import loadcurve
 from lmscale.policy.decision import DecisionReason
 from lmscale.policy.observation import Observation
 from lmscale.policy.spec import ScalingPolicySpec
@@ -61,7 +62,6 @@ def from_load(
 ) -> Proposal:
     """HPA's calculation for an average-value target, with unready and missing pods."""
     current = observation.spec_replicas
-    target = spec.target_per_replica
     reporting = observation.reporting
     missing = observation.ready_replicas - reporting
     text = describe_load(observation, spec, load)
@@ -73,25 +73,27 @@ def from_load(
         return Proposal(
             current, DecisionReason.MISSING_POD_METRICS, f"no ready replica reports; {text}"
         )
-    ratio = load / (reporting * target)
+    # Usage and target per pod: in-flight requests, or the rates they imply (loadcurve).
+    usage, unit = _usage(spec, load / reporting)
+    ratio = usage / unit
     up_with_unready = on_the_way > 0 and ratio > 1
     if not up_with_unready and missing == 0:
         if within(ratio, spec.tolerance):
             return Proposal(current, DecisionReason.WITHIN_TOLERANCE, f"{text}: within tolerance")
-        wanted = ceil(load / target)
+        wanted = ceil(ratio * reporting)
         reason = DecisionReason.LOAD_ABOVE_TARGET if ratio > 1 else DecisionReason.LOAD_BELOW_TARGET
         return Proposal(wanted, reason, f"{text}: {wanted} wanted")
-    adjusted, pods = load, reporting
+    adjusted, pods = usage * reporting, reporting
     if missing > 0:
         # Missing pods count as on target when shrinking and as idle when growing.
-        adjusted += missing * target if ratio < 1 else 0.0
+        adjusted += missing * unit if ratio < 1 else 0.0
         pods += missing
     if up_with_unready:
         pods += on_the_way  # starting replicas count as capacity on the way, carrying nothing
     hold_reason = (
         DecisionReason.COLD_START_GUARD if up_with_unready else DecisionReason.MISSING_POD_METRICS
     )
-    new_ratio = adjusted / (pods * target)
+    new_ratio = adjusted / (pods * unit)
     flips = (ratio < 1 < new_ratio) or (ratio > 1 > new_ratio)
     if within(new_ratio, spec.tolerance) or flips:
         return Proposal(current, hold_reason, f"{text}: held, capacity covers it")
@@ -100,6 +102,21 @@ def from_load(
         return Proposal(current, hold_reason, f"{text}: held, never against the ratio")
     reason = DecisionReason.LOAD_ABOVE_TARGET if new_ratio > 1 else DecisionReason.LOAD_BELOW_TARGET
     return Proposal(wanted, reason, f"{text}: {wanted} wanted")
+
+
+def _usage(spec: ScalingPolicySpec, per_replica: float) -> tuple[float, float]:
+    """(usage, target) per pod, in requests/s when the spec has a load curve in range.
+
+    Past the curve's end (deep overload) the in-flight count itself is used: it can only
+    overstate the need, which is the safe side there.
+    """
+    target = spec.target_per_replica
+    if spec.load_curve:
+        rate = loadcurve.rate_of(spec.load_curve, per_replica)
+        unit = loadcurve.rate_of(spec.load_curve, target)
+        if rate is not None and unit:
+            return rate, unit
+    return per_replica, target
 
 
 def lower_bound_load(observation: Observation) -> float | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from lmscale.policy import loadcurve
+
 
 class RuleType(enum.StrEnum):
     """How a rate rule counts change, as in autoscaling/v2 `HPAScalingPolicyType`."""
@@ -99,6 +101,9 @@ class ScalingPolicySpec:
     scale-down window's maximum, keeps one for five minutes. `trend_window_seconds`
     fits the load's rise over a longer span; replicas are sized for the load expected
     one start-up from now, when the replicas asked for now can serve (0 turns it off).
+    `load_curve`, `(in-flight per replica, requests/s per replica)` points measured on
+    the engine model, turns in-flight counts into rates before sizing (`loadcurve`);
+    empty, in-flight counts are sized linearly, as the HPA does.
     """
 
     max_replicas: int
@@ -117,6 +122,7 @@ class ScalingPolicySpec:
     startup_seconds: float = 120.0
     load_window_seconds: float = 60.0
     trend_window_seconds: float = 300.0
+    load_curve: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         for problem in self._problems():
@@ -147,6 +153,7 @@ class ScalingPolicySpec:
             problems.append("startup_seconds and idle_seconds must be positive")
         if self.load_window_seconds < 0 or self.trend_window_seconds < 0:
             problems.append("load_window_seconds and trend_window_seconds must not be negative")
+        problems += loadcurve.validate(self.load_curve)
         return problems
 
     @property

@@ -16,6 +16,7 @@ Uses only token lengths, never a trace's timing, so it does not fit any one trac
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from lmscale.sim.results import Slo
 
 SAMPLE_REQUESTS = 16000
 ROUNDS = 12
-LOAD_SHARE = 0.5
+LOAD_SHARE = 0.25
 IDLE_RATE = 0.01
 # Balancing pools queueing across replicas, so a lone replica would understate what each
 # carries in a fleet; eight is a small fleet, conservative for larger ones.
@@ -92,6 +93,7 @@ class Calibration:
     target: float  # in-flight requests to aim at (the tolerance band's middle)
     rate: float  # requests per second per replica at the band's top
     ttft_p95: float  # seconds, at the target
+    curve: tuple[tuple[float, float], ...] = ()  # (in flight, rate) per replica, rising
 
 
 def calibrate(
@@ -107,8 +109,12 @@ def calibrate(
     if not lengths:
         raise ValueError("calibration needs token lengths")
 
+    seen: dict[float, SteadyState] = {}
+
     def at(rate: float) -> SteadyState:
-        return steady_state(perf, lengths, rate=rate, slo=slo, seed=seed)
+        if rate not in seen:
+            seen[rate] = steady_state(perf, lengths, rate=rate, slo=slo, seed=seed)
+        return seen[rate]
 
     floor = at(IDLE_RATE).attainment - LOAD_SHARE * (1 - goal)
     low, high = 0.0, 1.0
@@ -124,7 +130,22 @@ def calibrate(
         else:
             high = middle
     expected = at(best_rate / (1 + tolerance))
-    return Calibration(max(1.0, best.in_flight / (1 + tolerance)), best_rate, expected.ttft_p95)
+    target = max(1.0, best.in_flight / (1 + tolerance))
+    return Calibration(target, best_rate, expected.ttft_p95, load_curve(seen, up_to=2 * best_rate))
+
+
+def load_curve(
+    states: dict[float, SteadyState], *, up_to: float
+) -> tuple[tuple[float, float], ...]:
+    """`(in flight, rate)` points of the measured rates, rising in both, for the policy."""
+    points: list[tuple[float, float]] = []
+    for rate in sorted(r for r in states if r <= up_to):
+        in_flight, rounded = round(states[rate].in_flight, 3), round(rate, 6)
+        if in_flight > 0 and (
+            not points or (in_flight > points[-1][0] and rounded >= points[-1][1])
+        ):
+            points.append((in_flight, rounded))
+    return tuple(points)
 
 
 def calibrated_target(
@@ -138,3 +159,20 @@ def calibrated_target(
 ) -> float:
     """In-flight requests per replica to aim at so `goal` of requests meet `slo`."""
     return calibrate(perf, lengths, slo=slo, goal=goal, tolerance=tolerance, seed=seed).target
+
+
+def lengths_from_means(
+    mean_prompt_tokens: float, mean_output_tokens: float, *, count: int = 4000, seed: int = 0
+) -> list[tuple[int, int]]:
+    """Token lengths with given means and a production-like spread, when no trace is known.
+
+    Log-normal, as prompt and output lengths of chat traffic roughly are (Azure's
+    conversation trace: prompt mean 1,155, median 1,020, p99 4,142).
+    """
+    rng = random.Random(seed)
+
+    def draw(mean: float, sigma: float) -> int:
+        mu = math.log(max(1.0, mean)) - sigma * sigma / 2
+        return max(1, round(rng.lognormvariate(mu, sigma)))
+
+    return [(draw(mean_prompt_tokens, 0.7), draw(mean_output_tokens, 0.9)) for _ in range(count)]

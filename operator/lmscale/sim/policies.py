@@ -7,7 +7,6 @@ replays); the others replay once. The wall clock is injected so this stays pure.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -50,24 +49,15 @@ def parse(text: str) -> tuple[str, float | None]:
 
 
 def lmscale_spec(scenario: Scenario) -> policy.ScalingPolicySpec:
-    """The spec the operator would build from the calibration and the planner.
-
-    The TTFT objective to push up on is the p95 the calibration expects at the target,
-    capped by the SLO: above it the fleet is busier than its target means.
-    """
-    ttft = scenario.calibration.ttft_p95
-    if scenario.slo.ttft_seconds is not None:
-        ttft = (
-            min(ttft, scenario.slo.ttft_seconds)
-            if math.isfinite(ttft)
-            else scenario.slo.ttft_seconds
-        )
+    """The spec the operator builds: the calibrated target and load curve, the SLO, the
+    planner's start-up estimate."""
     return policy.ScalingPolicySpec(
         min_replicas=scenario.min_replicas,
         max_replicas=scenario.max_replicas,
         target_per_replica=scenario.target_per_replica,
-        ttft_p95_target_seconds=ttft if math.isfinite(ttft) else None,
+        ttft_p95_target_seconds=scenario.slo.ttft_seconds,
         startup_seconds=scenario.perf.cold_start_seconds,
+        load_curve=scenario.calibration.curve,
     )
 
 

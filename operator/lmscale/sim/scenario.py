@@ -19,6 +19,8 @@ from lmscale.sim.request import Request
 from lmscale.sim.results import Slo
 from lmscale.sim.simulator import SimConfig
 
+TOLERANCE = 0.1  # the policy's default tolerance band
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -151,6 +153,7 @@ def _with_warm_start(scenario: Scenario) -> Scenario:
     busiest = max(per_minute.values(), default=0) / 60.0
     if not math.isfinite(scenario.rate_per_replica) or scenario.rate_per_replica <= 0:
         return replace(scenario, warm_replicas=scenario.min_replicas)
-    warm = math.ceil(busiest / scenario.rate_per_replica - 1e-9)
+    # At the target, the middle of the tolerance band, where a settled fleet sits.
+    warm = math.ceil(busiest * (1 + TOLERANCE) / scenario.rate_per_replica - 1e-9)
     warm = min(scenario.max_replicas, max(scenario.min_replicas, warm))
     return replace(scenario, warm_replicas=warm)
