@@ -65,4 +65,4 @@ def child_event(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo,
 
 
 for _group, _version, _plural in CHILD_KINDS:
-    kopf.on.event(_group, _version, _plural, labels=MANAGED)(child_event)
+    kopf.on.event(_group, _version, _plural, labels=MANAGED)(child_event)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -26,15 +26,16 @@ def _is_lmscale_crd(name: str, **_: Any) -> bool:
 
 
 def _post_event(body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
-    kopf.event(dict(body), type=type_, reason=reason, message=message)
+    kopf.event(cast(kopf.Body, body), type=type_, reason=reason, message=message)
 
 
 def _snapshot(index: kopf.Index[Any, Any]) -> dict[Any, Any]:
     return {key: list(store) for key, store in index.items()}
 
 
-@kopf.daemon("apiextensions.k8s.io", "v1", "customresourcedefinitions",
-             when=_is_lmscale_crd, cancellation_timeout=5.0, id="scaler")
+@kopf.daemon(  # type: ignore[arg-type]  # kopf's protocol lists every kwarg; indexes come by name
+    "apiextensions.k8s.io", "v1", "customresourcedefinitions",
+    when=_is_lmscale_crd, cancellation_timeout=5.0, id="scaler")
 async def scaling_loop(
     stopped: kopf.DaemonStopped, memo: kopf.Memo, logger: kopf.Logger,
     lmds_by_name: kopf.Index[tuple[str, str], dict[str, Any]],

@@ -130,9 +130,9 @@ class Scaler:
     def _forget_deleted(self, lmds: Mapping[Key, Mapping[str, Any]]) -> None:
         live = {(str(b["metadata"].get("uid")), int(b["metadata"].get("generation", 0)))
                 for b in lmds.values()}
-        for key in [k for k in self.memory.desired if k not in live]:
-            del self.memory.desired[key]
-            self.memory.policy_specs.pop(key, None)
+        for generation in [g for g in self.memory.desired if g not in live]:
+            del self.memory.desired[generation]
+            self.memory.policy_specs.pop(generation, None)
         for key in [k for k in self.memory.written if k not in lmds]:
             del self.memory.written[key]
             self.memory.histories.pop(key, None)
