@@ -225,7 +225,9 @@ def write_report(results: list[dict[str, Any]], *, command: str, elapsed: float)
         f"15 s late). SLO attainment is the fraction of all requests meeting both objectives "
         f"(TTFT and TPOT per request). Each traffic shape is rate-scaled so its busiest "
         f"minute needs about {PEAK_REPLICAS} replicas; every autoscaler may use up to "
-        f"{MAX_REPLICAS} and starts warm, sized for the first minute. `oracle` is the cheaper "
+        f"{MAX_REPLICAS} and starts warm, with the replicas the busiest minute of the first "
+        f"cold start needs at lmscale's target (as a settled fleet would run). `oracle` is "
+        f"the cheaper "
         f"of two clairvoyant schedules that reach {GOAL:.0%}: one that follows future load "
         f"with replicas started exactly one cold start ahead, and the best fixed count "
         f"(`static-peak`). HPA and KEDA run with their documented defaults at several "
@@ -240,11 +242,12 @@ def write_report(results: list[dict[str, Any]], *, command: str, elapsed: float)
     ]
     for result in results:
         v = result["verdict"]
-        saving = (
-            f"{v['saving_vs_rival']:.0%} vs {v['best_rival']}"
-            if v["best_rival"]
-            else "no HPA/KEDA setting reaches it"
-        )
+        if not v["best_rival"]:
+            saving = "no HPA/KEDA setting reaches it"
+        elif v["saving_vs_rival"] >= 0:
+            saving = f"{v['saving_vs_rival']:.0%} fewer than {v['best_rival']}"
+        else:
+            saving = f"{-v['saving_vs_rival']:.0%} more than {v['best_rival']}"
         lines.append(
             f"| {result['name']} | {v['attainment']:.2%} | {v['vs_oracle']:.2f}x "
             f"| {saving} | {v['trace_seconds'] / 3600:.2f} h in {v['wall_seconds']:.1f} s "
