@@ -7,10 +7,11 @@ from typing import Any
 
 import kopf
 
-from lmscale.controller.desired import Invalid, desired_state
+from lmscale.controller.desired import Desired, Invalid, desired_state
 from lmscale.handlers.names import LMD
 from lmscale.k8s import reconcile
 from lmscale.k8s.client import ApiException, namespace_gone
+from lmscale.scaler.policy_spec import calibration, target_per_replica
 
 
 @kopf.on.resume(*LMD)
@@ -28,7 +29,9 @@ def lmd_reconcile(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: An
         return
     try:
         changes = reconcile.apply_children(memo.kube, outcome)
-        reconcile.write_spec_status(memo.kube, body, outcome, now=now)
+        # After the children: calibrating the target takes seconds the first time.
+        reconcile.write_spec_status(memo.kube, body, outcome, now=now,
+                                    autoscaling=autoscaling_summary(outcome))
     except ApiException as error:
         if namespace_gone(error):
             return  # the namespace is going away, and the resource with it
@@ -37,3 +40,19 @@ def lmd_reconcile(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: An
     for change in changes:
         kopf.info(body, reason=change.verb.capitalize(),
                   message=f"{change}: {plan.gpus_per_replica} x {plan.gpu.key} per replica")
+
+
+def autoscaling_summary(desired: Desired) -> dict[str, Any] | None:
+    """What the autoscaler aims at per replica, published next to the capacity plan."""
+    if not desired.lmd.spec.scaling.enabled:
+        return None
+    summary: dict[str, Any] = {
+        "target_in_flight_per_replica": round(target_per_replica(desired.lmd, desired.plan), 2)}
+    if desired.lmd.spec.scaling.target_in_flight_per_replica is None:
+        cal = calibration(desired.lmd, desired.plan)
+        summary |= {"requests_per_second_per_replica": round(cal.rate, 3),
+                    "ttft_p95_seconds_at_target": round(cal.ttft_p95, 4),
+                    "method": "calibrated on the engine model for 99% of requests in the SLO"}
+    else:
+        summary["method"] = "scaling.targetInFlightPerReplica"
+    return summary

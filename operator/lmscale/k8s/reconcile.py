@@ -91,7 +91,7 @@ def conditions_json(old: Sequence[Condition], new: Sequence[Condition]) -> list[
 
 
 def write_spec_status(kube: Kube, body: Mapping[str, Any], outcome: Desired | Invalid, *,
-                      now: datetime) -> None:
+                      now: datetime, autoscaling: Mapping[str, Any] | None = None) -> None:
     """The reconciler's part of status: generation, plan, selector and InvalidSpec."""
     generation = int(body["metadata"].get("generation", 0))
     if isinstance(outcome, Invalid):
@@ -105,7 +105,8 @@ def write_spec_status(kube: Kube, body: Mapping[str, Any], outcome: Desired | In
         status = {
             "observedGeneration": generation,
             "selector": render.selector(body["metadata"]["name"]),
-            "capacityPlan": outcome.plan.to_dict(),
+            "capacityPlan": {**outcome.plan.to_dict(),
+                             **({"autoscaling": dict(autoscaling)} if autoscaling else {})},
         }
     status["conditions"] = conditions_json(current_conditions(body), [invalid])
     kube.apply(_status_body(body, status), field_manager=TEMPLATE_MANAGER,

@@ -1,10 +1,18 @@
-"""From a LanguageModelDeployment and its capacity plan to what the policy needs (pure)."""
+"""From a LanguageModelDeployment and its capacity plan to what the policy needs (pure).
+
+The target per replica and the load curve come from the same calibration on the engine
+model that the policy benchmark uses (`lmscale.sim.calibrate`), so what `make bench`
+measures is what the operator runs. A calibration costs seconds of CPU, so it is computed
+once per distinct (plan, objectives, token mix) in the process and shared.
+"""
 
 from __future__ import annotations
 
+import threading
+
 from lmscale.api.resource import LanguageModelDeployment
 from lmscale.api.scaling import ScaleDownRules, ScaleUpRules
-from lmscale.planner import performance, slo
+from lmscale.planner import performance
 from lmscale.planner.plan import CapacityPlan
 from lmscale.policy import (
     MissingMetricsMode,
@@ -14,6 +22,8 @@ from lmscale.policy import (
     ScalingRule,
     SelectPolicy,
 )
+from lmscale.sim import calibrate
+from lmscale.sim.results import Slo
 
 
 def _direction(rules: ScaleUpRules | ScaleDownRules) -> ScalingDirection:
@@ -25,18 +35,34 @@ def _direction(rules: ScaleUpRules | ScaleDownRules) -> ScalingDirection:
     )
 
 
+_calibrations: dict[tuple[object, ...], calibrate.Calibration] = {}
+_calibrations_lock = threading.Lock()
+
+
+def calibration(lmd: LanguageModelDeployment, plan: CapacityPlan) -> calibrate.Calibration:
+    """What one replica carries while 99% of requests meet the SLO, for this token mix."""
+    objective = lmd.spec.slo
+    key = (plan.model, plan.gpu, plan.dtype, plan.kv_cache_dtype, plan.context,
+           plan.gpus_per_replica, plan.max_num_seqs, plan.max_num_batched_tokens,
+           objective.ttft_p95_ms, objective.tpot_p95_ms, objective.mean_prompt_tokens,
+           objective.mean_output_tokens)
+    with _calibrations_lock:  # one computation per key, however many resources share it
+        if key not in _calibrations:
+            _calibrations[key] = calibrate.calibrate(
+                performance.replica_performance(plan),
+                calibrate.lengths_from_means(objective.mean_prompt_tokens,
+                                             objective.mean_output_tokens),
+                slo=Slo(ttft_seconds=objective.ttft_p95_ms / 1000.0,
+                        tpot_seconds=objective.tpot_p95_ms / 1000.0),
+            )
+        return _calibrations[key]
+
+
 def target_per_replica(lmd: LanguageModelDeployment, plan: CapacityPlan) -> float:
-    """What one replica carries within the SLO: the user's number, else the planner's."""
-    scaling, objective = lmd.spec.scaling, lmd.spec.slo
-    if scaling.target_in_flight_per_replica is not None:
-        return float(scaling.target_in_flight_per_replica)
-    return slo.target_concurrency(
-        performance.replica_performance(plan),
-        ttft_p95_s=objective.ttft_p95_ms / 1000.0,
-        tpot_p95_s=objective.tpot_p95_ms / 1000.0,
-        mean_prompt_tokens=objective.mean_prompt_tokens,
-        mean_output_tokens=objective.mean_output_tokens,
-    )
+    """What one replica carries within the SLO: the user's number, else the calibration's."""
+    if lmd.spec.scaling.target_in_flight_per_replica is not None:
+        return float(lmd.spec.scaling.target_in_flight_per_replica)
+    return calibration(lmd, plan).target
 
 
 def policy_spec(lmd: LanguageModelDeployment, plan: CapacityPlan) -> ScalingPolicySpec:
@@ -56,4 +82,7 @@ def policy_spec(lmd: LanguageModelDeployment, plan: CapacityPlan) -> ScalingPoli
         scale_to_zero=scaling.scale_to_zero.enabled,
         idle_seconds=float(scaling.scale_to_zero.idle_seconds),
         startup_seconds=max(1.0, float(plan.storage.cold_start_seconds)),
+        # The measured in-flight-to-rate curve; a user's own target means plain ratios.
+        load_curve=() if scaling.target_in_flight_per_replica is not None
+        else calibration(lmd, plan).curve,
     )
