@@ -165,6 +165,8 @@ def main() -> int:
         if not was_running and not args.keep:
             console.rule("tearing down")
             cluster.down(layout)
+        elif not args.keep:
+            kubectl(layout, "delete", "namespace", "demo", "--wait=false")
     peak = max((r["desired"] for r in rows), default=0)
     console.print(f"peak replicas: {peak}; scale events: "
                   f"{len({r['reason'] for r in rows if r['reason']})}")

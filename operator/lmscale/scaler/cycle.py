@@ -24,7 +24,7 @@ from lmscale.controller import conditions
 from lmscale.controller.desired import Desired, Invalid, desired_state
 from lmscale.controller.pods import DELETION_COST, PodInfo
 from lmscale.k8s import reconcile, resources
-from lmscale.k8s.client import SCALER_MANAGER, Kube
+from lmscale.k8s.client import SCALER_MANAGER, ApiException, Kube, namespace_gone
 from lmscale.metrics.client import PrometheusClient
 from lmscale.metrics.reader import MetricsReader
 from lmscale.metrics.results import Availability, MetricsSnapshot, Target
@@ -104,6 +104,11 @@ class Scaler:
             try:
                 return self._one(key, lmds[key], outcomes[key], deployments.get(key),
                                  list(pods.get(key, ())), snapshot, now)
+            except ApiException as error:
+                if namespace_gone(error):
+                    return 0  # deleted while the cycle ran: nothing left to scale
+                log.exception("scaling %s/%s failed; the next cycle retries", *key)
+                return 0
             except Exception:  # noqa: BLE001 - one bad resource must not stop the others
                 log.exception("scaling %s/%s failed; the next cycle retries", *key)
                 return 0
