@@ -104,14 +104,10 @@ class Scaler:
             try:
                 return self._one(key, lmds[key], outcomes[key], deployments.get(key),
                                  list(pods.get(key, ())), snapshot, now)
-            except ApiException as error:
-                if namespace_gone(error):
-                    return 0  # deleted while the cycle ran: nothing left to scale
-                log.exception("scaling %s/%s failed; the next cycle retries", *key)
-                return 0
-            except Exception:  # noqa: BLE001 - one bad resource must not stop the others
-                log.exception("scaling %s/%s failed; the next cycle retries", *key)
-                return 0
+            except Exception as error:  # noqa: BLE001 - one bad resource must not stop the rest
+                if not (isinstance(error, ApiException) and namespace_gone(error)):
+                    log.exception("scaling %s/%s failed; the next cycle retries", *key)
+                return 0  # (a resource deleted while the cycle ran has nothing left to scale)
 
         # Deciding is cheap; the apiserver round-trips are not, so they overlap. Each task
         # runs in a copy of this thread's context, where kopf keeps what posting Events needs.
