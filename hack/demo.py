@@ -114,7 +114,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("DEMO_SECONDS",
                                                                              180)))
-    parser.add_argument("--speed", type=float, default=20.0,
+    parser.add_argument("--speed", type=float, default=10.0,
                         help="trace replay speed (the trace is 58 minutes long)")
     parser.add_argument("--plot", type=Path, default=REPO / "demo.png")
     parser.add_argument("--keep", action="store_true", help="leave the cluster running")
