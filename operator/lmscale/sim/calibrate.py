@@ -148,19 +148,6 @@ def load_curve(
     return tuple(points)
 
 
-def calibrated_target(
-    perf: StepModel,
-    lengths: Sequence[tuple[int, int]],
-    *,
-    slo: Slo,
-    goal: float = 0.99,
-    tolerance: float = 0.1,
-    seed: int = 0,
-) -> float:
-    """In-flight requests per replica to aim at so `goal` of requests meet `slo`."""
-    return calibrate(perf, lengths, slo=slo, goal=goal, tolerance=tolerance, seed=seed).target
-
-
 def lengths_from_means(
     mean_prompt_tokens: float, mean_output_tokens: float, *, count: int = 4000, seed: int = 0
 ) -> list[tuple[int, int]]:
