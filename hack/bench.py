@@ -277,10 +277,12 @@ def report(up: dict[str, float], rec: dict[str, float], cycles: list[dict[str, f
                   f"max {loop['prometheus_to_patch_max']:.1f} s "
                   f"({loop['prometheus_to_patch_max'] / loop['period']:.2f} periods) | "
                   f"{loop['load_to_prometheus']:.1f} s |", "",
-                  f"Median of {loop['trials']} load steps. The operator's first cycle after "
-                  "the value is visible patches the Deployment, so the wait is at most one "
-                  "period (goal: within one cycle); the load-to-Prometheus column is the "
-                  "simulator's scrape and the 2 s scrape interval."]
+                  f"Over {loop['trials']} load steps (goal: within one cycle). The scaler "
+                  "reads Prometheus once a period, so the wait is up to one period when the "
+                  "policy acts on the first reading; the policy averages in-flight load over "
+                  "60 s, so a step that lifts the average past the tolerance band only on "
+                  "the second reading waits one more period (the max). The load-to-"
+                  "Prometheus column is the simulator's own update and the 2 s scrape."]
     return "\n".join(lines) + "\n"
 
 
