@@ -14,6 +14,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -95,13 +96,13 @@ def kubeconfig_path(cluster: ClusterHandle) -> Path:
 
 
 @pytest.fixture(scope="session")
-def kube_api(cluster: ClusterHandle, lmscale_crds: None):  # type: ignore[no-untyped-def]
-    from kubernetes import client, config
+def kube_api(cluster: ClusterHandle, lmscale_crds: None) -> Iterator[Any]:
+    """A kubernetes ApiClient for the cluster, with lmscale's CRDs installed."""
+    from kubernetes import config
 
     api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
     yield api_client
     api_client.close()
-    del client
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import kopf
@@ -24,10 +25,12 @@ def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
     settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(
         field="status.kopf.lastHandledConfiguration")
-    settings.posting.level = 20  # INFO and above become Kubernetes Events
+    # kopf's own handler logs become Events only from WARNING up; what lmscale does is
+    # posted explicitly, with messages that say what changed and why.
+    settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.execution.max_workers = 8
-    settings.peering.stealth = True
+    settings.peering.stealth = True  # keep-alives are not logged
 
 
 @kopf.on.cleanup()
