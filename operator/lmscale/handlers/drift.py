@@ -60,8 +60,8 @@ def child_event(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo,
         raise
     for change in changes:
         logger.info("drift corrected: %s", change)
-        kopf.info(parent, reason="DriftCorrected",
-                  message=f"{change} back to the spec after an outside change")
+        kopf.event(parent, type="Normal", reason="DriftCorrected",
+                   message=f"{change} back to the spec after an outside change")
 
 
 for _group, _version, _plural in CHILD_KINDS:

@@ -23,8 +23,8 @@ def lmd_reconcile(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: An
     if isinstance(outcome, Invalid):
         # Running children stay as they are; the next spec change tries again (no retry loop).
         reconcile.write_spec_status(memo.kube, body, outcome, now=now)
-        kopf.warn(body, reason="InvalidSpec",
-                  message=f"spec not applied, children left as they are: {outcome.message}")
+        kopf.event(body, type="Warning", reason="InvalidSpec",
+                   message=f"spec not applied, children left as they are: {outcome.message}")
         logger.warning("invalid spec: %s", outcome.message)
         return
     try:
@@ -38,8 +38,8 @@ def lmd_reconcile(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: An
         raise
     plan = outcome.plan
     for change in changes:
-        kopf.info(body, reason=change.verb.capitalize(),
-                  message=f"{change}: {plan.gpus_per_replica} x {plan.gpu.key} per replica")
+        kopf.event(body, type="Normal", reason=change.verb.capitalize(),
+                   message=f"{change}: {plan.gpus_per_replica} x {plan.gpu.key} per replica")
 
 
 def autoscaling_summary(desired: Desired) -> dict[str, Any] | None:
