@@ -22,16 +22,20 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from prometheus_client import CollectorRegistry
 
 from lmscale import operator_metrics
+from lmscale.controller.desired import Desired, desired_state
 from lmscale.controller.pods import PodInfo
 from lmscale.devcluster import binaries, cluster
+from lmscale.devcluster.cluster import kubectl
 from lmscale.devcluster.layout import Layout, Ports
 from lmscale.k8s import resources
 from lmscale.k8s.client import Kube, make_api_client
 from lmscale.metrics.client import PrometheusClient
 from lmscale.metrics.reader import MetricsReader
 from lmscale.scaler.cycle import Scaler
+from lmscale.scaler.policy_spec import policy_spec
 from lmscale.settings import OperatorSettings, PrometheusSettings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,12 +45,6 @@ OUT = REPO / "docs" / "operator-benchmarks.md"
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-def kubectl(layout: Layout, *args: str, stdin: str | None = None) -> str:
-    kubectl_bin = binaries.find("kubectl", hack=layout.hack)
-    return subprocess.run([str(kubectl_bin), "--kubeconfig", str(layout.kubeconfig), *args],
-                          input=stdin, capture_output=True, text=True, check=True).stdout
 
 
 def lmd_body(name: str, namespace: str) -> dict[str, Any]:
@@ -187,15 +185,12 @@ def bench_cycle(layout: Layout, sizes: list[int]) -> list[dict[str, float]]:
             pods = {k: [PodInfo(namespace=k[0], name=f"{k[1]}-0", created=now, ready=True,
                                 ready_since=now, terminating=False, unschedulable_message=None,
                                 crash_looping=False, deletion_cost=None)] for k in bodies}
-            metrics = operator_metrics.OperatorMetrics(registry=__import__(
-                "prometheus_client").CollectorRegistry())
+            metrics = operator_metrics.OperatorMetrics(registry=CollectorRegistry())
             scaler = Scaler(kube=kube, reader=MetricsReader.from_settings(settings,
                                                                           metrics=metrics),
                             settings=settings, post_event=lambda *a: None, metrics=metrics)
             # The calibrated target is computed once per distinct spec and process (seconds of
             # CPU); every resource here shares one, so warm it outside the timing.
-            from lmscale.controller.desired import Desired, desired_state
-            from lmscale.scaler.policy_spec import policy_spec
             warm = desired_state({**next(iter(bodies.values())),
                                   "metadata": {"name": "w", "namespace": namespace, "uid": "w"}})
             if isinstance(warm, Desired):

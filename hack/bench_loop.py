@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from lmscale.devcluster import binaries
+from lmscale.devcluster.cluster import kubectl
 from lmscale.devcluster.layout import Layout
 from lmscale.metrics.reader import MetricsReader
 from lmscale.metrics.results import Target
@@ -28,12 +28,6 @@ from lmscale.settings import OperatorSettings
 REPO = Path(__file__).resolve().parent.parent
 PERIOD = 10.0
 TRIALS = 3
-
-
-def _kubectl(layout: Layout, *args: str, stdin: str | None = None) -> str:
-    kubectl = binaries.find("kubectl", hack=layout.hack)
-    return subprocess.run([str(kubectl), "--kubeconfig", str(layout.kubeconfig), *args],
-                          input=stdin, capture_output=True, text=True, check=True).stdout
 
 
 def _lmd(name: str) -> dict[str, Any]:
@@ -49,7 +43,7 @@ def _lmd(name: str) -> dict[str, Any]:
 
 
 def _replicas(layout: Layout, namespace: str, name: str) -> int:
-    out = _kubectl(layout, "get", "deployment", name, "-n", namespace, "-o",
+    out = kubectl(layout, "get", "deployment", name, "-n", namespace, "-o",
                    "jsonpath={.spec.replicas}")
     return int(out or 0)
 
@@ -62,7 +56,7 @@ def _put_load(url: str, namespace: str, name: str, rps: float) -> None:
 
 def measure(layout: Layout) -> dict[str, Any]:
     namespace = f"loop-{int(time.time())}"
-    _kubectl(layout, "create", "namespace", namespace)
+    kubectl(layout, "create", "namespace", namespace)
     env = {**os.environ, "KUBECONFIG": str(layout.kubeconfig),
            "LMSCALE_PROMETHEUS_URL": layout.prometheus_url,
            "LMSCALE_SCALER_PERIOD_SECONDS": str(PERIOD), "LMSCALE_METRICS_PORT": "18091"}
@@ -81,10 +75,10 @@ def measure(layout: Layout) -> dict[str, Any]:
     try:
         for trial in range(TRIALS):
             name = f"m{trial}"
-            _kubectl(layout, "apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(_lmd(name)))
+            kubectl(layout, "apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(_lmd(name)))
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
-                ready = _kubectl(layout, "get", "lmd", name, "-n", namespace, "-o",
+                ready = kubectl(layout, "get", "lmd", name, "-n", namespace, "-o",
                                  "jsonpath={.status.readyReplicas}")
                 if ready == "1":
                     break
@@ -105,12 +99,12 @@ def measure(layout: Layout) -> dict[str, Any]:
                     break
                 time.sleep(0.2)
             _put_load("http://127.0.0.1:9411", namespace, name, 0)
-            _kubectl(layout, "delete", "lmd", name, "-n", namespace)
+            kubectl(layout, "delete", "lmd", name, "-n", namespace)
     finally:
         for process in (sim, operator):
             process.terminate()
             process.wait(timeout=30)
-        _kubectl(layout, "delete", "namespace", namespace, "--wait=false")
+        kubectl(layout, "delete", "namespace", namespace, "--wait=false")
     return {"period": PERIOD, "trials": len(to_patch),
             "prometheus_to_patch": statistics.median(to_patch) if to_patch else float("nan"),
             "prometheus_to_patch_max": max(to_patch, default=float("nan")),

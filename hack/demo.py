@@ -25,20 +25,14 @@ from rich.console import Console  # noqa: E402
 from rich.live import Live  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from lmscale.devcluster import binaries, cluster  # noqa: E402
+from lmscale.devcluster import cluster  # noqa: E402
+from lmscale.devcluster.cluster import kubectl  # noqa: E402
 from lmscale.devcluster.layout import Layout  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TRACES = Path(os.environ.get("LMSCALE_TRACES", REPO.parent / "shared" / "traces"))
 TRACE = TRACES / "AzureLLMInferenceTrace_conv.csv"
 console = Console()
-
-
-def kubectl(layout: Layout, *args: str, stdin: str | None = None) -> str:
-    kubectl_bin = binaries.find("kubectl", hack=layout.hack)
-    result = subprocess.run([str(kubectl_bin), "--kubeconfig", str(layout.kubeconfig), *args],
-                            input=stdin, capture_output=True, text=True, check=True)
-    return result.stdout
 
 
 def start(name: str, argv: list[str], env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:

@@ -10,6 +10,7 @@ never skip.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -122,7 +123,7 @@ class OperatorProcess:
         self.cluster = cluster
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
-        self.metrics_port = _free_port()
+        self.metrics_port = free_port()
 
     def env(self) -> dict[str, str]:
         return {
@@ -161,9 +162,8 @@ class OperatorProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _free_port() -> int:
-    import socket
-
+def free_port() -> int:
+    """A free loopback port for a server a test starts."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

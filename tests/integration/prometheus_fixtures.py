@@ -16,7 +16,6 @@ import http.server
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -32,16 +31,12 @@ from prometheus_client import CollectorRegistry, exposition
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from tests.conftest import free_port
+
 T = TypeVar("T")
 SCRAPE_INTERVAL_SECONDS = 1
 LabelSet = tuple[tuple[str, str], ...]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_for(probe: Callable[[], T | None], *, timeout: float = 15.0, every: float = 0.2) -> T:

@@ -20,7 +20,7 @@ import pytest
 from lmscale.devcluster import cluster as devcluster
 from lmscale.devcluster import processes
 from lmscale.devcluster.layout import Layout
-from tests.conftest import REPO, ClusterHandle, OperatorProcess, _free_port
+from tests.conftest import REPO, ClusterHandle, OperatorProcess, free_port
 from tests.support import apply, condition, get, items, wait_for
 
 pytestmark = pytest.mark.cluster
@@ -31,7 +31,7 @@ WINDOW = 20  # scale-down stabilization window, seconds
 
 class LiveSimulator:
     def __init__(self, cluster: ClusterHandle, log: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         with open(log, "ab") as out:
             self.process = subprocess.Popen(

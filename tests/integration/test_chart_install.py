@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ClusterHandle
+from tests.conftest import ClusterHandle, free_port
 
 pytestmark = pytest.mark.cluster
 
@@ -217,19 +216,14 @@ def _impersonating_kubeconfig(kubeconfig: Path, account: str, directory: Path) -
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 @contextlib.contextmanager
 def _operator(kubeconfig: Path, namespace: str, *, peering: str, priority: int,
               log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """One `lmscale run` process, as the chart runs it, on free local ports."""
-    health = _free_port()
+    health = free_port()
     env = {**os.environ, "KUBECONFIG": str(kubeconfig),
-           "LMSCALE_METRICS_PORT": str(_free_port()), "LMSCALE_HEALTH_PORT": str(health),
+           "LMSCALE_METRICS_PORT": str(free_port()), "LMSCALE_HEALTH_PORT": str(health),
            "LMSCALE_LOG_FORMAT": "text", "LMSCALE_LOG_LEVEL": "INFO"}
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -26,7 +26,7 @@ from lmscale.metrics.reader import MetricsReader
 from lmscale.metrics.results import DeploymentMetrics, Target
 from lmscale.operator_metrics import OperatorMetrics
 from lmscale.settings import PrometheusSettings
-from tests.conftest import REPO, ClusterHandle, OperatorProcess, _free_port
+from tests.conftest import REPO, ClusterHandle, OperatorProcess, free_port
 from tests.support import apply, items, wait_for
 
 pytestmark = pytest.mark.cluster
@@ -57,7 +57,7 @@ class SimServe:
 
     def __init__(self, cluster: ClusterHandle, namespace: str, log: Path) -> None:
         assert cluster.prometheus_targets is not None
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.target = cluster.prometheus_targets / f"sim-serve-{self.port}.json"
         self.log = log

@@ -31,13 +31,13 @@ class Workload:
         return sum(1 for p in self.pods if p.ready and not p.terminating)
 
 
-def condition(type_: ConditionType, ok: bool, reason: ConditionReason, message: str, *,
+def condition(type_: ConditionType, ok: bool | None, reason: str, message: str, *,
               now: datetime, generation: int) -> Condition:
-    return Condition(
-        type=type_, status=ConditionStatus.TRUE if ok else ConditionStatus.FALSE,
-        reason=reason.value, message=message, last_transition_time=now,
-        observed_generation=generation,
-    )
+    """`ok` None is status Unknown; `reason` is a member of one of the reason enums."""
+    status = (ConditionStatus.UNKNOWN if ok is None
+              else ConditionStatus.TRUE if ok else ConditionStatus.FALSE)
+    return Condition(type=type_, status=status, reason=str(reason), message=message,
+                     last_transition_time=now, observed_generation=generation)
 
 
 def ready(w: Workload, *, now: datetime) -> Condition:

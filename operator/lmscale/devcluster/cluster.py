@@ -126,9 +126,12 @@ def _https_ok(layout: Layout, path: str) -> bool:
         return False
 
 
-def _kubectl(layout: Layout, kubectl: Path, *args: str, stdin: str | None = None) -> str:
+def kubectl(layout: Layout, *args: str, stdin: str | None = None,
+            binary: Path | None = None) -> str:
+    """Run kubectl as the cluster's admin; its stdout, or ClusterError with its stderr."""
+    binary = binary or binaries.find("kubectl", hack=layout.hack)
     result = subprocess.run(
-        [str(kubectl), "--kubeconfig", str(layout.kubeconfig), *args],
+        [str(binary), "--kubeconfig", str(layout.kubeconfig), *args],
         input=stdin, capture_output=True, text=True,
     )
     if result.returncode != 0:
@@ -136,21 +139,21 @@ def _kubectl(layout: Layout, kubectl: Path, *args: str, stdin: str | None = None
     return result.stdout
 
 
-def _apply(layout: Layout, kubectl: Path, manifests: list[dict[str, object]]) -> None:
-    _kubectl(layout, kubectl, "apply", "--server-side", "--field-manager=lmscale-devcluster",
-             "-f", "-", stdin=yaml.safe_dump_all(manifests))
+def _apply(layout: Layout, binary: Path, manifests: list[dict[str, object]]) -> None:
+    kubectl(layout, "apply", "--server-side", "--field-manager=lmscale-devcluster",
+            "-f", "-", stdin=yaml.safe_dump_all(manifests), binary=binary)
 
 
-def _ready_nodes(layout: Layout, kubectl: Path) -> int:
+def _ready_nodes(layout: Layout, binary: Path) -> int:
     ready = "{.status.conditions[?(@.type=='Ready')].status}"
-    out = _kubectl(layout, kubectl, "get", "nodes", "-o",
-                   "jsonpath={range .items[*]}" + ready + "{'\\n'}{end}")
+    out = kubectl(layout, "get", "nodes", "-o",
+                  "jsonpath={range .items[*]}" + ready + "{'\\n'}{end}", binary=binary)
     return sum(1 for line in out.splitlines() if line.strip() == "True")
 
 
-def _has_default_service_account(layout: Layout, kubectl: Path) -> bool:
+def _has_default_service_account(layout: Layout, binary: Path) -> bool:
     try:
-        _kubectl(layout, kubectl, "get", "serviceaccount", "default", "-n", "default")
+        kubectl(layout, "get", "serviceaccount", "default", "-n", "default", binary=binary)
     except ClusterError:
         return False
     return True

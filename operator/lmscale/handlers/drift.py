@@ -27,12 +27,15 @@ def _owner_name(body: kopf.Body) -> str | None:
     return None
 
 
-def _changed_by_someone_else(body: kopf.Body, memo: kopf.Memo) -> bool:
+def _changed_by_someone_else(event_type: str, body: kopf.Body, memo: kopf.Memo) -> bool:
     """Deployments change status constantly; only a new generation can be drift."""
     if body.get("kind") != "Deployment":
         return True
     seen = memo.setdefault("deployment_generations", {})
     key = (body.metadata.namespace, body.metadata.name)
+    if event_type == "DELETED":
+        seen.pop(key, None)
+        return True
     generation = body.metadata.get("generation")
     changed = seen.get(key) != generation
     seen[key] = generation
@@ -44,7 +47,7 @@ def child_event(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo,
     owner = _owner_name(body)
     if owner is None or event["type"] not in ("MODIFIED", "DELETED"):
         return
-    if event["type"] == "MODIFIED" and not _changed_by_someone_else(body, memo):
+    if not _changed_by_someone_else(event["type"], body, memo):
         return
     parent = memo.kube.get(resources.LMDS, namespace=body.metadata.namespace, name=owner)
     if parent is None or parent["metadata"].get("deletionTimestamp"):

@@ -27,8 +27,8 @@ from lmscale.k8s import reconcile, resources
 from lmscale.k8s.client import SCALER_MANAGER, ApiException, Kube, namespace_gone
 from lmscale.metrics.client import PrometheusClient
 from lmscale.metrics.reader import MetricsReader
-from lmscale.metrics.results import Availability, MetricsSnapshot, Target
-from lmscale.policy import Decision, ScalingHistory, ScalingPolicySpec, decide
+from lmscale.metrics.results import MetricsSnapshot, Target
+from lmscale.policy import Decision, ScalingHistory, decide
 from lmscale.scaler import drain, observe, pod_load
 from lmscale.scaler.policy_spec import policy_spec
 from lmscale.settings import OperatorSettings
@@ -64,8 +64,6 @@ class ScalerMemory:
     # kopf's index may not show our own write yet when the next cycle starts.
     written: dict[Key, dict[str, Any]] = dataclasses.field(default_factory=dict)
     histories: dict[Key, KeptHistory] = dataclasses.field(default_factory=dict)
-    policy_specs: dict[tuple[str, int], ScalingPolicySpec] = dataclasses.field(
-        default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +131,6 @@ class Scaler:
                 for b in lmds.values()}
         for generation in [g for g in self.memory.desired if g not in live]:
             del self.memory.desired[generation]
-            self.memory.policy_specs.pop(generation, None)
         for key in [k for k in self.memory.written if k not in lmds]:
             del self.memory.written[key]
             self.memory.histories.pop(key, None)
@@ -156,9 +153,9 @@ class Scaler:
         elif not outcome.lmd.spec.scaling.enabled:
             desired = outcome.lmd.spec.replicas
             metrics_condition = conditions.condition(
-                ConditionType.METRICS_AVAILABLE, False, ConditionReason.SCALING_DISABLED,
+                ConditionType.METRICS_AVAILABLE, None, ConditionReason.SCALING_DISABLED,
                 "scaling.enabled is false: spec.replicas sets the replicas",
-                now=now, generation=generation).model_copy(update={"status": "Unknown"})
+                now=now, generation=generation)
             if desired != current:
                 self._scale(body, key, current, desired, pods, reason="SpecReplicas",
                             message=f"{current} -> {desired}: spec.replicas is {desired}",
@@ -172,7 +169,9 @@ class Scaler:
             extra["scaling"] = self._keep_history(key, decision, scaled=desired != current,
                                                   now=now)
             availability = snapshot.availability(*key)
-            metrics_condition = _metrics_condition(availability, now=now, generation=generation)
+            metrics_condition = conditions.condition(
+                ConditionType.METRICS_AVAILABLE, availability.available, availability.reason,
+                availability.message, now=now, generation=generation)
             values = snapshot.get(*key)
             extra["metrics"] = {k: v for k, v in {
                 "waiting": values.waiting, "running": values.running,
@@ -216,7 +215,7 @@ class Scaler:
 
     def _decide(self, key: Key, desired: Desired, status: Mapping[str, Any], current: int,
                 pods: list[PodInfo], values: Any, now: datetime) -> Decision:
-        spec = self._policy_spec(desired)
+        spec = policy_spec(desired.lmd, desired.plan)
         kept = self.memory.histories.get(key)
         stored = status.get("scaling")
         if kept is not None:
@@ -228,14 +227,6 @@ class Scaler:
         seen = observe.observation(spec_replicas=current, pods=pods, metrics=values, now=now,
                                    since=self.memory.last_cycle)
         return decide(spec, seen, history, now=now.timestamp())
-
-    def _policy_spec(self, desired: Desired) -> ScalingPolicySpec:
-        """Cached per generation: the SLO target takes a search over the step model."""
-        meta = desired.lmd.metadata
-        key = (str(meta.get("uid")), int(meta.get("generation", 0)))
-        if key not in self.memory.policy_specs:
-            self.memory.policy_specs[key] = policy_spec(desired.lmd, desired.plan)
-        return self.memory.policy_specs[key]
 
     def _keep_history(self, key: Key, decision: Decision, *, scaled: bool, now: datetime
                       ) -> dict[str, Any]:
@@ -289,11 +280,3 @@ def _without_reading_time(status: Mapping[str, Any]) -> str:
     """A status as JSON, minus when the metrics were read (that alone is no reason to write)."""
     metrics = {k: v for k, v in (status.get("metrics") or {}).items() if k != "observedAt"}
     return json.dumps({**status, "metrics": metrics}, sort_keys=True, default=str)
-
-
-def _metrics_condition(availability: Availability, *, now: datetime, generation: int
-                       ) -> Any:
-    return conditions.condition(
-        ConditionType.METRICS_AVAILABLE, availability.available,
-        ConditionReason.METRICS_FRESH, availability.message, now=now, generation=generation,
-    ).model_copy(update={"reason": availability.reason.value})
