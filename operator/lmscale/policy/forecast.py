@@ -13,8 +13,10 @@ from collections.abc import Sequence
 # Fewer samples than this, or a span shorter than a third of the window, is no trend.
 MIN_TREND_SAMPLES = 6
 # The rise a trend may add, as a fraction of the current load: a start-up ramp (a
-# fleet filling from empty) is not a trend to extrapolate for minutes.
-MAX_RISE = 0.5
+# fleet filling from empty) is not a trend to extrapolate for minutes, and noise in a
+# flat load fits a slope too. On the policy benchmark, 0.2 instead of 0.5 saved 0.5-7%
+# of GPU-hours on all six scenarios, attainment within 0.1 point.
+MAX_RISE = 0.2
 
 
 def recent_mean(samples: Sequence[tuple[float, float]], *, now: float, window: float) -> float:
