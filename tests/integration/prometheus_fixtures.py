@@ -28,7 +28,12 @@ from typing import TypeVar
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry, exposition
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from tests.conftest import free_port
@@ -62,10 +67,14 @@ class Histogram:
     bounds: Sequence[float]
     cumulative: Sequence[float]
     rate: float = 50.0
+    mean: float = 0.0  # of the observations: the sum grows at rate * mean per second
     started: float = dataclasses.field(default_factory=time.time)
 
+    def total(self, now: float) -> float:
+        return self.rate * (now - self.started + 100)  # non-zero at the first scrape
+
     def buckets(self, now: float) -> list[tuple[str, float]]:
-        total = self.rate * (now - self.started + 100)  # non-zero at the first scrape
+        total = self.total(now)
         pairs = [
             (repr(float(b)), total * f) for b, f in zip(self.bounds, self.cumulative, strict=True)
         ]
@@ -79,6 +88,7 @@ class FakeExporter(Collector):
         self._lock = threading.Lock()
         self._gauges: dict[str, dict[LabelSet, tuple[float, float | None]]] = {}
         self._histograms: dict[str, dict[LabelSet, Histogram]] = {}
+        self._counters: dict[str, dict[LabelSet, tuple[float, float]]] = {}
         self.registry = CollectorRegistry()
         self.registry.register(self)
         self._server: http.server.ThreadingHTTPServer | None = None
@@ -95,6 +105,11 @@ class FakeExporter(Collector):
         with self._lock:
             self._gauges.get(name, {}).pop(_key(labels), None)
 
+    def counter(self, name: str, rate: float, labels: Mapping[str, str]) -> None:
+        """A counter (`name` without `_total`) growing by `rate` per second from now."""
+        with self._lock:
+            self._counters.setdefault(name, {})[_key(labels)] = (rate, time.time())
+
     def histogram(self, name: str, histogram: Histogram, labels: Mapping[str, str]) -> None:
         with self._lock:
             self._histograms.setdefault(name, {})[_key(labels)] = histogram
@@ -110,8 +125,17 @@ class FakeExporter(Collector):
             for name, hseries in self._histograms.items():
                 hfamily = HistogramMetricFamily(name, name, labels=_label_names(hseries))
                 for key, histogram in hseries.items():
-                    hfamily.add_metric([v for _, v in key], histogram.buckets(now), sum_value=0.0)
+                    hfamily.add_metric(
+                        [v for _, v in key],
+                        histogram.buckets(now),
+                        sum_value=histogram.total(now) * histogram.mean,
+                    )
                 yield hfamily
+            for name, cseries in self._counters.items():
+                cfamily = CounterMetricFamily(name, name, labels=_label_names(cseries))
+                for key, (rate, started) in cseries.items():
+                    cfamily.add_metric([v for _, v in key], rate * (now - started + 100))
+                yield cfamily
 
     def serve(self) -> int:
         registry = self.registry

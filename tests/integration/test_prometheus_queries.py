@@ -57,6 +57,8 @@ TTFT_P95 = 0.5 + 0.05 / 0.06 * 0.5
 TGI_QUEUE = (0.5, 0.9, 1.0, 1.0, 1.0)
 TGI_PREFILL = (0.8, 1.0, 1.0, 1.0, 1.0)
 TGI_P95 = 0.375 + 0.2125
+TOKEN_TARGETS = (Target("tokens", "vp", "vllm"), Target("tokens", "sp", "sglang"),
+                 Target("tokens", "tp", "tgi"))
 
 
 class CountingClient:
@@ -75,14 +77,20 @@ class CountingClient:
 class Harness:
     prometheus: PrometheusServer
     exporter: FakeExporter
+    created: float = dataclasses.field(default_factory=time.time)  # after every series is set
 
     def reader(
-        self, *, max_age: float = 60.0, url: str | None = None, timeout: float = 5.0
+        self,
+        *,
+        max_age: float = 60.0,
+        url: str | None = None,
+        timeout: float = 5.0,
+        rate_window: float = 60.0,
     ) -> tuple[MetricsReader, CountingClient, OperatorMetrics]:
         settings = PrometheusSettings(url=url or self.prometheus.url, timeout_seconds=timeout)
         client = CountingClient(PrometheusClient(settings))
         metrics = OperatorMetrics(CollectorRegistry())
-        ctx = promql.QueryContext(max_age_seconds=max_age)
+        ctx = promql.QueryContext(max_age_seconds=max_age, rate_window_seconds=rate_window)
         return MetricsReader(client, ctx, metrics=metrics), client, metrics
 
     def read(self, targets: list[Target], **kwargs: Any) -> MetricsSnapshot:
@@ -174,6 +182,18 @@ def harness(prometheus: PrometheusServer, exporter: FakeExporter) -> Iterator[Ha
         Histogram(BOUNDS, (0, 0, 0, 0, 0)),
         {**tgi_labels, "method": "decode"},
     )
+    # Prompt tokens: vLLM and SGLang count them, TGI sums a histogram of prompt lengths.
+    for pod, rate in (("vp-0", 500.0), ("vp-1", 1500.0)):
+        engine_pod(exporter, "tokens", "vp", pod, "vllm", waiting=0, running=1)
+        exporter.counter("vllm:prompt_tokens", rate, pod_labels("tokens", pod, "vp"))
+    engine_pod(exporter, "tokens", "sp", "sp-0", "sglang", waiting=0, running=1)
+    exporter.counter("sglang:prompt_tokens", 700.0, pod_labels("tokens", "sp-0", "sp"))
+    engine_pod(exporter, "tokens", "tp", "tp-0", "tgi", waiting=0, running=1)
+    exporter.histogram(
+        "tgi_request_input_length",
+        Histogram(BOUNDS, (0.2, 0.4, 0.6, 0.8, 1.0), rate=2.0, mean=900.0),
+        pod_labels("tokens", "tp-0", "tp"),
+    )
     h = Harness(prometheus, exporter)
     wait_for(lambda: _all_visible(h), timeout=30)
     yield h
@@ -187,6 +207,7 @@ def _all_visible(h: Harness) -> bool:
             Target("mixed", "upgrade", "vllm"),
             Target("ttft", "lat", "vllm"),
             Target("ttft", "tlat", "tgi"),
+            *TOKEN_TARGETS,
         ]
     )
     fleet = [snapshot.get(t.namespace, t.name) for t in fleet_targets()]
@@ -195,6 +216,10 @@ def _all_visible(h: Harness) -> bool:
         and snapshot.get("mixed", "upgrade").kv_cache_usage == pytest.approx(0.6)
         and snapshot.get("ttft", "lat").ttft_p95_seconds is not None
         and snapshot.get("ttft", "tlat").ttft_p95_seconds is not None
+        and all(
+            snapshot.get(t.namespace, t.name).prompt_tokens_per_second is not None
+            for t in TOKEN_TARGETS
+        )
     )
 
 
@@ -248,6 +273,25 @@ def test_ttft_p95_from_histogram_within_bucket_resolution(
     assert got.ttft_p95_seconds is not None
     assert bucket[0] < got.ttft_p95_seconds <= bucket[1]
     assert got.ttft_p95_seconds == pytest.approx(expected, rel=0.02)
+
+
+@pytest.mark.parametrize(
+    ("name", "engine", "expected"),
+    [
+        pytest.param("vp", "vllm", 2000.0, id="vllm-counter-summed-over-pods"),
+        pytest.param("sp", "sglang", 700.0, id="sglang-counter"),
+        pytest.param("tp", "tgi", 1800.0, id="tgi-prompt-length-histogram-sum"),
+    ],
+)
+def test_prompt_tokens_per_second_from_counters(
+    harness: Harness, name: str, engine: str, expected: float
+) -> None:
+    # rate() divides by its whole window, so it reads low until a series is older than the
+    # window: a short window (1 s scrapes) keeps the test from waiting a minute.
+    wait_for(lambda: time.time() - harness.created >= 6.0, timeout=10)
+    got = harness.read([Target("tokens", name, engine)], rate_window=4.0).get("tokens", name)
+
+    assert got.prompt_tokens_per_second == pytest.approx(expected, rel=0.05)
 
 
 def test_no_series_is_missing_never_zero(harness: Harness) -> None:

@@ -109,6 +109,9 @@ class Metrics(schema.StatusSchema):
     gpu_utilization: float | None = Field(
         default=None, ge=0, le=1, description="Mean GPU utilisation over replicas (DCGM), 0 to 1."
     )
+    prompt_tokens_per_second: float | None = Field(
+        default=None, ge=0, description="Prompt tokens prefilled per second, summed over replicas."
+    )
     observed_at: datetime | None = Field(default=None, description="When these values were read.")
 
 

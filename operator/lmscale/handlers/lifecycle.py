@@ -51,6 +51,7 @@ def autoscaling_summary(desired: Desired) -> dict[str, Any] | None:
     if desired.lmd.spec.scaling.target_in_flight_per_replica is None:
         cal = calibration(desired.lmd, desired.plan)
         summary |= {"requests_per_second_per_replica": round(cal.rate, 3),
+                    "prompt_tokens_per_second_per_replica": round(cal.prompt_tokens_rate or 0),
                     "ttft_p95_seconds_at_target": round(cal.ttft_p95, 4),
                     "method": "calibrated on the engine model for 99% of requests in the SLO"}
     else:

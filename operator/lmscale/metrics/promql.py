@@ -27,7 +27,7 @@ class QueryContext:
     pod_label: str = "pod"
     deployment_label: str = "lmscale_dev_deployment"
     max_age_seconds: float = 60.0
-    rate_window_seconds: float = 60.0  # histograms: rate() window for TTFT
+    rate_window_seconds: float = 60.0  # rate() window: TTFT histograms, token counters
     quantile: float = 0.95
     namespaces: tuple[str, ...] = ()  # empty: all namespaces
 
@@ -98,6 +98,15 @@ def avg_by_deployment(names: tuple[str, ...], ctx: QueryContext) -> str:
 def count_by_deployment(names: tuple[str, ...], ctx: QueryContext) -> str:
     """How many pods of a deployment export a fresh series: the pods that reported."""
     return f"count by ({ctx.group}) ({first_of(names, ctx)})"
+
+
+def rate_sum_by_deployment(names: tuple[str, ...], ctx: QueryContext) -> str:
+    """Per-second increase of a counter, summed over a deployment's pods (first name found)."""
+    rates = " or ".join(
+        fresh(f"rate({sel}[{_duration(ctx.rate_window_seconds)}])", sel, ctx)
+        for sel in (selector(n, ctx) for n in names)
+    )
+    return f"sum by ({ctx.group}) ({rates})"
 
 
 def histogram_quantile(histogram: str, ctx: QueryContext, *, matchers: str = "") -> str:

@@ -22,6 +22,7 @@ class Metric(enum.StrEnum):
     KV_CACHE_USAGE = "kv_cache_usage"
     TTFT_P95 = "ttft_p95_seconds"
     GPU_UTILIZATION = "gpu_utilization"
+    PROMPT_TOKENS_RATE = "prompt_tokens_per_second"
     REPORTING_REPLICAS = "reporting_replicas"  # pods whose load series are fresh
 
 
@@ -74,6 +75,7 @@ class DeploymentMetrics:
     kv_cache_usage: float | None = None
     ttft_p95_seconds: float | None = None
     gpu_utilization: float | None = None  # 0..1, mean over the GPUs of serving pods
+    prompt_tokens_per_second: float | None = None  # prefilled, summed over the pods
     reporting_replicas: float | None = None  # pods that reported load (HPA's missing-pod rules)
     missing: Mapping[Metric, Outcome] = dataclasses.field(
         default_factory=lambda: MappingProxyType({})
@@ -89,6 +91,7 @@ class DeploymentMetrics:
             kv_cache_usage=values.get(Metric.KV_CACHE_USAGE),
             ttft_p95_seconds=values.get(Metric.TTFT_P95),
             gpu_utilization=values.get(Metric.GPU_UTILIZATION),
+            prompt_tokens_per_second=values.get(Metric.PROMPT_TOKENS_RATE),
             reporting_replicas=values.get(Metric.REPORTING_REPLICAS),
             missing=MappingProxyType(dict(missing)),
         )

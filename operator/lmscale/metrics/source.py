@@ -40,6 +40,7 @@ class GaugeEngineSource(EngineSource):
     running: ClassVar[tuple[str, ...]]
     kv_cache_usage: ClassVar[tuple[str, ...]] = ()
     ttft_histogram: ClassVar[str | None] = None
+    prompt_tokens: ClassVar[tuple[str, ...]] = ()  # counters of prompt tokens prefilled
 
     def expression(self, metric: Metric, ctx: promql.QueryContext) -> str | None:
         if metric is Metric.WAITING:
@@ -52,6 +53,11 @@ class GaugeEngineSource(EngineSource):
             )
         if metric is Metric.TTFT_P95:
             return self.ttft_p95(ctx)
+        if metric is Metric.PROMPT_TOKENS_RATE:
+            return (
+                promql.rate_sum_by_deployment(self.prompt_tokens, ctx)
+                if self.prompt_tokens else None
+            )
         if metric is Metric.REPORTING_REPLICAS:
             return promql.count_by_deployment(self.running[:1], ctx)
         return None

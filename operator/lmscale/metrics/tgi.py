@@ -18,6 +18,8 @@ class TgiSource(GaugeEngineSource):
     kv_cache_usage = ()
     queue_histogram = "tgi_request_queue_duration"
     prefill_histogram = "tgi_batch_inference_duration"
+    # The router's histogram of prompt lengths: its sum is a counter of prompt tokens.
+    prompt_tokens = ("tgi_request_input_length_sum",)
 
     def ttft_p95(self, ctx: promql.QueryContext) -> str | None:
         queue = promql.histogram_quantile(self.queue_histogram, ctx)

@@ -12,3 +12,4 @@ class VllmSource(GaugeEngineSource):
     # Renamed in vLLM v0.10 (V1 engine); older servers still export the first name below.
     kv_cache_usage = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
     ttft_histogram = "vllm:time_to_first_token_seconds"
+    prompt_tokens = ("vllm:prompt_tokens_total",)

@@ -13,7 +13,7 @@ from lmscale.policy.calculator import Proposal, ceil, from_load, guarded_load, l
 from lmscale.policy.decision import Decision, DecisionReason
 from lmscale.policy.history import Recommendation, ScaleEvent, ScalingHistory
 from lmscale.policy.observation import Observation
-from lmscale.policy.signals import SLO_SETTLE_SECONDS, slo_push, veto_scale_down
+from lmscale.policy.signals import SLO_SETTLE_SECONDS, prefill_floor, slo_push, veto_scale_down
 from lmscale.policy.spec import MissingMetricsMode, ScalingPolicySpec
 
 _LIMIT_TEXT = {
@@ -112,6 +112,7 @@ def _with_load(
         return Proposal(0, DecisionReason.IDLE_SCALE_TO_ZERO, "no requests: staying at zero")
     proposal = from_load(spec, observation, load=expected, on_the_way=on_the_way)
     proposal = slo_push(proposal, spec, observation, settling=settling)
+    proposal = prefill_floor(proposal, spec, observation)
     proposal = veto_scale_down(proposal, spec, observation)
     idle_since = history.last_active_time if history.last_active_time is not None else now
     if spec.scale_to_zero and load == 0 and now - idle_since >= spec.idle_seconds:

@@ -18,6 +18,7 @@ class DecisionReason(enum.StrEnum):
     LOAD_BELOW_TARGET = "LoadBelowTarget"
     WITHIN_TOLERANCE = "WithinTolerance"
     SLO_BREACH = "SLOBreach"
+    PREFILL_ABOVE_TARGET = "PrefillAboveTarget"
     COLD_START_GUARD = "ColdStartGuard"
     UNREADY_PODS = "UnreadyPods"
     MISSING_POD_METRICS = "MissingPodMetrics"

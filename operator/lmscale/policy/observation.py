@@ -20,6 +20,8 @@ class Observation:
     - `waiting`, `running`: requests summed over ready pods.
     - `kv_cache_usage`, `gpu_utilization`: 0-1 means over ready pods.
     - `ttft_p95_seconds`: fleet TTFT p95 over the metrics window.
+    - `prompt_tokens_per_second`: prompt tokens the fleet prefilled per second over the
+      metrics window.
     - `reporting_replicas`: ready pods that reported load; `None` means all of them.
     - `startup_samples`: creation-to-ready seconds of pods that became ready since the
       previous cycle; the policy learns the start-up time from them.
@@ -34,6 +36,7 @@ class Observation:
     kv_cache_usage: float | None = None
     ttft_p95_seconds: float | None = None
     gpu_utilization: float | None = None
+    prompt_tokens_per_second: float | None = None
     reporting_replicas: int | None = None
     startup_samples: tuple[float, ...] = ()
 

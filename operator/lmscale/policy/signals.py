@@ -54,6 +54,27 @@ def slo_push(
     return Proposal(pushed, DecisionReason.SLO_BREACH, f"{text}: {pushed} wanted")
 
 
+def prefill_floor(
+    proposal: Proposal, spec: ScalingPolicySpec, observation: Observation
+) -> Proposal:
+    """At least the replicas the prompt-token rate needs, whatever the in-flight count says.
+
+    Like the load, it acts only past the tolerance band: `prompt_tokens_per_replica` is
+    already the top of what one replica carries within the SLO.
+    """
+    rate, per_replica = observation.prompt_tokens_per_second, spec.prompt_tokens_per_replica
+    if rate is None or per_replica is None:
+        return proposal
+    wanted = ceil(rate / (per_replica * (1 + spec.tolerance)))
+    if wanted <= proposal.replicas:
+        return proposal
+    return Proposal(
+        wanted,
+        DecisionReason.PREFILL_ABOVE_TARGET,
+        f"{rate:.0f} prompt tokens/s, {per_replica:.0f} per replica: {wanted} wanted",
+    )
+
+
 def veto_scale_down(
     proposal: Proposal, spec: ScalingPolicySpec, observation: Observation
 ) -> Proposal:

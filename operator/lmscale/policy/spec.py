@@ -104,6 +104,9 @@ class ScalingPolicySpec:
     `load_curve`, `(in-flight per replica, requests/s per replica)` points measured on
     the engine model, turns in-flight counts into rates before sizing (`loadcurve`);
     empty, in-flight counts are sized linearly, as the HPA does.
+    `prompt_tokens_per_replica`, the prompt tokens per second one replica prefills within
+    the SLO, sets a floor: in-flight counts miss a shift to longer prompts and shorter
+    answers, which loads prefill while fewer requests are in flight (None: no floor).
     """
 
     max_replicas: int
@@ -123,6 +126,7 @@ class ScalingPolicySpec:
     load_window_seconds: float = 60.0
     trend_window_seconds: float = 300.0
     load_curve: tuple[tuple[float, float], ...] = ()
+    prompt_tokens_per_replica: float | None = None
 
     def __post_init__(self) -> None:
         for problem in self._problems():
@@ -153,6 +157,8 @@ class ScalingPolicySpec:
             problems.append("startup_seconds and idle_seconds must be positive")
         if self.load_window_seconds < 0 or self.trend_window_seconds < 0:
             problems.append("load_window_seconds and trend_window_seconds must not be negative")
+        if self.prompt_tokens_per_replica is not None and self.prompt_tokens_per_replica <= 0:
+            problems.append("prompt_tokens_per_replica must be positive")
         problems += loadcurve.validate(self.load_curve)
         return problems
 

@@ -177,7 +177,9 @@ class Scaler:
                 "waiting": values.waiting, "running": values.running,
                 "kvCacheUsage": values.kv_cache_usage,
                 "ttftP95Seconds": values.ttft_p95_seconds,
-                "gpuUtilization": values.gpu_utilization}.items() if v is not None}
+                "gpuUtilization": values.gpu_utilization,
+                "promptTokensPerSecond": values.prompt_tokens_per_second}.items()
+                if v is not None}
             direction = ("up" if desired > current else "down" if desired < current
                          else "none")
             self.metrics.record_decision(direction=direction, reason=decision.reason.value)

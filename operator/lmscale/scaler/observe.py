@@ -33,6 +33,7 @@ def observation(*, spec_replicas: int, pods: Sequence[PodInfo], metrics: Deploym
         kv_cache_usage=metrics.kv_cache_usage,
         ttft_p95_seconds=metrics.ttft_p95_seconds,
         gpu_utilization=metrics.gpu_utilization,
+        prompt_tokens_per_second=metrics.prompt_tokens_per_second,
         reporting_replicas=(None if metrics.reporting_replicas is None
                             else int(metrics.reporting_replicas)),
         startup_samples=samples,

@@ -85,4 +85,6 @@ def policy_spec(lmd: LanguageModelDeployment, plan: CapacityPlan) -> ScalingPoli
         # The measured in-flight-to-rate curve; a user's own target means plain ratios.
         load_curve=() if scaling.target_in_flight_per_replica is not None
         else calibration(lmd, plan).curve,
+        prompt_tokens_per_replica=None if scaling.target_in_flight_per_replica is not None
+        else calibration(lmd, plan).prompt_tokens_rate,
     )

@@ -87,13 +87,15 @@ class Calibration:
 
     `ttft_p95` is the TTFT p95 expected at the target load: a fleet above it is busier
     than the target means (burstier traffic than Poisson, say), so the policy takes it
-    as its TTFT objective to push up on.
+    as its TTFT objective to push up on. `prompt_tokens_rate` is the band top in prompt
+    tokens per second (the rate times the mix's mean prompt): the policy's prefill floor.
     """
 
     target: float  # in-flight requests to aim at (the tolerance band's middle)
     rate: float  # requests per second per replica at the band's top
     ttft_p95: float  # seconds, at the target
     curve: tuple[tuple[float, float], ...] = ()  # (in flight, rate) per replica, rising
+    prompt_tokens_rate: float | None = None
 
 
 def calibrate(
@@ -131,7 +133,14 @@ def calibrate(
             high = middle
     expected = at(best_rate / (1 + tolerance))
     target = max(1.0, best.in_flight / (1 + tolerance))
-    return Calibration(target, best_rate, expected.ttft_p95, load_curve(seen, up_to=2 * best_rate))
+    mean_prompt = sum(prompt for prompt, _ in lengths) / len(lengths)
+    return Calibration(
+        target,
+        best_rate,
+        expected.ttft_p95,
+        load_curve(seen, up_to=2 * best_rate),
+        prompt_tokens_rate=best_rate * mean_prompt,
+    )
 
 
 def load_curve(

@@ -49,7 +49,9 @@ class EngineMetrics:
     """What a model server and DCGM would export at one scrape.
 
     `gpu_busy` is DCGM's utilisation: the fraction of time since the previous snapshot in
-    which any kernel ran, so one request keeps it near 1.
+    which any kernel ran, so one request keeps it near 1. `prompt_tokens` counts the prompt
+    tokens whose prefill finished since the previous snapshot (the engine's
+    `prompt_tokens_total` counter grows by this much).
     """
 
     time: float
@@ -58,6 +60,7 @@ class EngineMetrics:
     kv_cache_usage: float
     gpu_busy: float
     ttft_samples: tuple[float, ...] = field(default=(), repr=False)
+    prompt_tokens: int = 0
 
 
 class _Seq:
@@ -103,6 +106,7 @@ class ReplicaEngine:
         self._busy_at_snapshot = 0.0
         self._snapshot_at = ready_at
         self._ttft: list[float] = []
+        self._prompt_tokens = 0
         self._done: list[CompletedRequest] = []
         self.next_change = math.inf
 
@@ -153,6 +157,7 @@ class ReplicaEngine:
         fraction = (busy - self._busy_at_snapshot) / span if span > 0 else 0.0
         self._busy_at_snapshot, self._snapshot_at = busy, now
         samples, self._ttft = tuple(self._ttft), []
+        prompt_tokens, self._prompt_tokens = self._prompt_tokens, 0
         return EngineMetrics(
             time=now,
             waiting=len(self._waiting),
@@ -160,6 +165,7 @@ class ReplicaEngine:
             kv_cache_usage=min(1.0, (self._kv_decoding + self._kv_prefilling) / self._capacity),
             gpu_busy=min(1.0, max(0.0, fraction)),
             ttft_samples=samples,
+            prompt_tokens=prompt_tokens,
         )
 
     def abandon(self) -> list[Request]:
@@ -268,6 +274,7 @@ class ReplicaEngine:
         request = seq.request
         seq.first_token = self.clock
         self._ttft.append(self.clock - request.arrival_s)
+        self._prompt_tokens += request.prompt_tokens
         self._kv_prefilling -= request.prompt_tokens
         if request.output_tokens <= 1:
             self._finish(seq, cached=0)

@@ -20,7 +20,9 @@ class ClusterView:
     """One scaler cycle's view of the fleet.
 
     `pods` holds the latest scrape of each serving replica scraped since it became ready;
-    `gateway_waiting` counts requests held with no replica to serve them (scale from zero).
+    `gateway_waiting` counts requests held with no replica to serve them (scale from zero);
+    `prompt_tokens_per_second` is the fleet's prefill rate over the rate window, as
+    `rate(prompt_tokens_total[1m])` would read it (None before any replica was scraped).
     """
 
     now: float
@@ -31,6 +33,7 @@ class ClusterView:
     ttft_p95_seconds: float | None
     startup_samples: tuple[float, ...]
     gateway_waiting: int
+    prompt_tokens_per_second: float | None = None
 
     @property
     def waiting(self) -> int:
@@ -42,12 +45,13 @@ class ClusterView:
 
 
 class MetricStore:
-    """The latest scrape per pod and a sliding window of TTFT samples."""
+    """The latest scrape per pod, and sliding windows of TTFT samples and prompt tokens."""
 
-    def __init__(self, *, ttft_window_seconds: float = 60.0) -> None:
-        self.window = ttft_window_seconds
+    def __init__(self, *, rate_window_seconds: float = 60.0) -> None:
+        self.window = rate_window_seconds
         self.latest: dict[int, EngineMetrics] = {}
         self._ttft: deque[tuple[float, tuple[float, ...]]] = deque()
+        self._prompt_tokens: deque[tuple[float, int]] = deque()
         self._p95: float | None = None
         self._p95_fresh = True
 
@@ -65,8 +69,11 @@ class MetricStore:
             self.latest[replica.id] = metrics
             if metrics.ttft_samples:
                 self._ttft.append((now, metrics.ttft_samples))
+            self._prompt_tokens.append((now, metrics.prompt_tokens))
         while self._ttft and self._ttft[0][0] <= now - self.window:
             self._ttft.popleft()
+        while self._prompt_tokens and self._prompt_tokens[0][0] <= now - self.window:
+            self._prompt_tokens.popleft()
         self._p95_fresh = False
         return done
 
@@ -94,4 +101,8 @@ class MetricStore:
             ttft_p95_seconds=self.ttft_p95(),
             startup_samples=samples,
             gateway_waiting=gateway_waiting,
+            prompt_tokens_per_second=(
+                sum(tokens for _, tokens in self._prompt_tokens) / self.window
+                if self._prompt_tokens else None
+            ),
         )

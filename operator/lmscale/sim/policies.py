@@ -58,6 +58,7 @@ def lmscale_spec(scenario: Scenario) -> policy.ScalingPolicySpec:
         ttft_p95_target_seconds=scenario.slo.ttft_seconds,
         startup_seconds=scenario.perf.cold_start_seconds,
         load_curve=scenario.calibration.curve,
+        prompt_tokens_per_replica=scenario.calibration.prompt_tokens_rate,
     )
 
 

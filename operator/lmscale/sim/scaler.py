@@ -48,6 +48,7 @@ class LmscaleScaler:
             kv_cache_usage=mean([p.kv_cache_usage for p in pods]),
             ttft_p95_seconds=view.ttft_p95_seconds,
             gpu_utilization=mean([p.gpu_busy for p in pods]),
+            prompt_tokens_per_second=view.prompt_tokens_per_second,
             reporting_replicas=len(pods),
             startup_samples=view.startup_samples,
         )

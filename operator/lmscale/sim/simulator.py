@@ -32,7 +32,7 @@ class SimConfig:
     initial_replicas: int = 1
     max_replicas: int = 64
     chunked_prefill: bool = True
-    ttft_window_seconds: float = 60.0
+    rate_window_seconds: float = 60.0  # the operator's rate() window: TTFT p95, prompt tokens/s
     drain_grace_seconds: float = 600.0
 
 
@@ -95,7 +95,7 @@ class _Replay:
         )
         for _ in range(config.initial_replicas):
             self.cluster.add(0.0, ready_now=True)
-        self.store = MetricStore(ttft_window_seconds=config.ttft_window_seconds)
+        self.store = MetricStore(rate_window_seconds=config.rate_window_seconds)
         self.balancer = make_balancer(config.balancer)
         self.gateway: deque[Request] = deque()
         self.done: list[CompletedRequest] = []

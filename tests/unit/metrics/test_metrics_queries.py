@@ -62,6 +62,16 @@ def test_query_text_names_no_deployment() -> None:
             id="gpu-joined-by-pod",
         ),
         pytest.param(
+            Metric.PROMPT_TOKENS_RATE,
+            [
+                "sum by (namespace, lmscale_dev_deployment) ((rate(vllm:prompt_tokens_total{",
+                "rate(sglang:prompt_tokens_total{",
+                "rate(tgi_request_input_length_sum{",
+                "}[60s])",
+            ],
+            id="prompt-tokens-rate-from-counters",
+        ),
+        pytest.param(
             Metric.REPORTING_REPLICAS,
             [
                 "count by (namespace, lmscale_dev_deployment) ((vllm:num_requests_running{",

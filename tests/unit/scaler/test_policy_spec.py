@@ -43,6 +43,10 @@ def test_target_comes_from_the_plan_unless_the_user_sets_one() -> None:
                                 "targetInFlightPerReplica": 6}))
     assert isinstance(planned, Desired) and isinstance(fixed, Desired)
     assert policy_spec(fixed.lmd, fixed.plan).target_per_replica == 6
+    # The prefill floor comes with the calibration; a user's own target turns it off.
+    assert policy_spec(fixed.lmd, fixed.plan).prompt_tokens_per_replica is None
+    floor = policy_spec(planned.lmd, planned.plan).prompt_tokens_per_replica
+    assert floor is not None and floor > 0
     derived = policy_spec(planned.lmd, planned.plan).target_per_replica
     assert 1 <= derived <= planned.plan.max_num_seqs
     # A tighter TTFT objective can only lower what one replica may carry.

@@ -37,3 +37,8 @@ def test_lengths_from_means() -> None:
     outputs = sum(o for _, o in lengths) / len(lengths)
     assert prompts == pytest.approx(1000, rel=0.05)
     assert outputs == pytest.approx(200, rel=0.05)
+
+
+def test_calibration_states_its_band_top_in_prompt_tokens() -> None:
+    found = calibrate.calibrate(PERF, LENGTHS, slo=Slo(ttft_seconds=1.0, tpot_seconds=0.05))
+    assert found.prompt_tokens_rate == pytest.approx(found.rate * 200)  # mean prompt 200

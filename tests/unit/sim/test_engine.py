@@ -162,3 +162,14 @@ def test_snapshot_counts_waiting_running_and_cache() -> None:
     assert (metrics.waiting, metrics.running) == (1, 1)
     assert 0.5 <= metrics.kv_cache_usage <= 0.6
     assert engine.in_flight == 2
+
+
+def test_snapshot_counts_prompt_tokens_once_their_prefill_is_done() -> None:
+    engine = ReplicaEngine(LinearStep(max_num_seqs=1))
+    engine.submit(Request(0.0, 100, 20), 0.0)  # prefilled at 0.11 s
+    engine.submit(Request(0.0, 300, 5), 0.0)  # waits for the only sequence slot
+    engine.advance(0.2)
+    assert engine.snapshot(0.2).prompt_tokens == 100
+    engine.advance(10.0)
+    assert engine.snapshot(10.0).prompt_tokens == 300  # only what came since the last one
+    assert engine.snapshot(11.0).prompt_tokens == 0

@@ -77,6 +77,16 @@ def test_metrics_arrive_a_scrape_late_and_cold_starts_delay_readiness() -> None:
     assert by_time[170.0].startup_samples == ()
 
 
+def test_the_prompt_token_rate_is_read_over_the_rate_window() -> None:
+    recorder = Recorder(scale_at=1e9, replicas=1)
+    requests = steady(2.0, 400.0)  # 100-token prompts: 200 prompt tokens/s
+    simulate(requests, PERF, recorder, SimConfig(cold_start_seconds=60.0, initial_replicas=1))
+    by_time = {v.now: v for v in recorder.views}
+    assert by_time[10.0].prompt_tokens_per_second is None  # nothing scraped yet
+    assert by_time[20.0].prompt_tokens_per_second == pytest.approx(15 * 200 / 60, rel=0.05)
+    assert by_time[300.0].prompt_tokens_per_second == pytest.approx(200.0, rel=0.05)
+
+
 def test_lmscale_scales_up_on_load_and_back_down_after_the_window() -> None:
     spec = policy.ScalingPolicySpec(max_replicas=8, target_per_replica=2.0, startup_seconds=60.0)
     scaler = LmscaleScaler(spec)

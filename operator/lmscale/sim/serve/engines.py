@@ -26,6 +26,8 @@ SGLANG_TTFT_BUCKETS = (
     100.0, 200.0, 400.0,
 )  # fmt: skip
 TGI_DURATION_BUCKETS = tuple(0.0001 * 1.5**k for k in range(1, 36))
+# Prompt lengths (TGI's `tgi_request_input_length`); the operator reads only its sum.
+INPUT_LENGTH_BUCKETS = tuple(float(2**k) for k in range(4, 18))
 
 # DCGM exporter (with its Kubernetes pod mapping): percent, one series per GPU of a pod.
 DCGM_GPU_UTIL = "DCGM_FI_DEV_GPU_UTIL"
@@ -43,6 +45,9 @@ class EngineExport:
     queue: str | None  # TGI: time waiting in the router's queue (histogram)
     prefill: str | None  # TGI: prefill batch duration (histogram, method="prefill")
     completed: str  # requests finished
+    # Prompt tokens: a counter (vLLM, SGLang), or the sum of a prompt-length histogram (TGI).
+    prompt_tokens_counter: str | None = None
+    input_length: str | None = None
     completed_counter: bool = True  # a typed counter (`_total`); TGI's router names it bare
     ttft_buckets: tuple[float, ...] = ()
     model_label: bool = True  # vLLM and SGLang label their series with the served model
@@ -59,6 +64,7 @@ ENGINES = MappingProxyType(
             queue=None,
             prefill=None,
             completed="vllm:request_success",
+            prompt_tokens_counter=VllmSource.prompt_tokens[0].removesuffix("_total"),
             ttft_buckets=VLLM_TTFT_BUCKETS,
         ),
         "tgi": EngineExport(
@@ -70,6 +76,7 @@ ENGINES = MappingProxyType(
             queue=TgiSource.queue_histogram,
             prefill=TgiSource.prefill_histogram,
             completed="tgi_request_success",
+            input_length=TgiSource.prompt_tokens[0].removesuffix("_sum"),
             completed_counter=False,
             model_label=False,
         ),
@@ -82,6 +89,7 @@ ENGINES = MappingProxyType(
             queue=None,
             prefill=None,
             completed="sglang:num_requests",
+            prompt_tokens_counter=SglangSource.prompt_tokens[0].removesuffix("_total"),
             ttft_buckets=SGLANG_TTFT_BUCKETS,
         ),
     }

@@ -84,10 +84,18 @@ def _engine_families(export: engines.EngineExport, pods: list[PodView]) -> Itera
     for pod in pods:
         completed.add_metric(labels(pod), float(pod.completed))
     yield completed
+    if export.prompt_tokens_counter is not None:
+        prompt = CounterMetricFamily(
+            export.prompt_tokens_counter, "Prompt tokens prefilled.", labels=names
+        )
+        for pod in pods:
+            prompt.add_metric(labels(pod), float(pod.prompt_tokens))
+        yield prompt
     histograms: list[tuple[str | None, str, str, list[str]]] = [
         (export.ttft, "Time to first token, seconds.", "ttft", []),
         (export.queue, "Time in the router's queue, seconds.", "queue", []),
         (export.prefill, "Prefill batch duration, seconds.", "prefill", ["prefill"]),
+        (export.input_length, "Prompt tokens per request.", "input_length", []),
     ]
     for name, doc, attribute, extra in histograms:
         if name is None:

@@ -106,9 +106,11 @@ class PodView:
     kv_cache_usage: float
     gpu_utilization: float  # 0..1
     completed: int
+    prompt_tokens: int  # prefilled, since the pod started
     ttft: HistogramView
     queue: HistogramView
     prefill: HistogramView
+    input_length: HistogramView
 
 
 class _Pod:
@@ -126,6 +128,8 @@ class _Pod:
         self.queue = Histogram(engines.TGI_DURATION_BUCKETS)
         self.prefill = Histogram(engines.TGI_DURATION_BUCKETS)
         self.completed = 0
+        self.prompt_tokens = 0
+        self.input_length = Histogram(engines.INPUT_LENGTH_BUCKETS)
         self.latest = EngineMetrics(now, 0, 0, 0.0, 0.0)
         self._busy: deque[tuple[float, float, float]] = deque()  # (time, busy s, span s)
         self._observed_at = now
@@ -139,6 +143,7 @@ class _Pod:
             self.completed += 1
             self.queue.observe(request.queue_seconds)
             self.prefill.observe(request.first_token_s - request.admitted_s)
+            self.input_length.observe(request.request.prompt_tokens)
 
     def observe(self, now: float) -> tuple[float, ...]:
         """Take the engine's snapshot; returns its new TTFT samples."""
@@ -151,6 +156,7 @@ class _Pod:
             self._busy.popleft()
         for sample in metrics.ttft_samples:
             self.ttft.observe(sample)
+        self.prompt_tokens += metrics.prompt_tokens
         self.latest = metrics
         return metrics.ttft_samples
 
@@ -352,9 +358,11 @@ def _view(deployment: _Deployment, pod: _Pod) -> PodView:
         kv_cache_usage=metrics.kv_cache_usage,
         gpu_utilization=pod.gpu_utilization,
         completed=pod.completed,
+        prompt_tokens=pod.prompt_tokens,
         ttft=pod.ttft.view(),
         queue=pod.queue.view(),
         prefill=pod.prefill.view(),
+        input_length=pod.input_length.view(),
     )
 
 

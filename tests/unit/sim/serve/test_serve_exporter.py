@@ -22,11 +22,15 @@ def pod(engine: str = "vllm", *, name: str = "chat-0", gpus: int = 1, **values: 
         ttft.observe(sample)
     queue = Histogram(engines.TGI_DURATION_BUCKETS)
     queue.observe(0.02)
+    lengths = Histogram(engines.INPUT_LENGTH_BUCKETS)
+    for prompt in (900, 2100):
+        lengths.observe(prompt)
     fields: dict[str, object] = dict(
         namespace="team-a", pod=name, deployment="chat", engine=engine, model="llama",
         node="gpu-node-1", gpu_model="NVIDIA H100 80GB HBM3", gpus=gpus, ready=True,
         waiting=3, running=7, kv_cache_usage=0.25, gpu_utilization=0.987, completed=42,
-        ttft=ttft.view(), queue=queue.view(), prefill=queue.view(),
+        prompt_tokens=3000, ttft=ttft.view(), queue=queue.view(), prefill=queue.view(),
+        input_length=lengths.view(),
     )
     fields.update(values)
     return PodView(**fields)  # type: ignore[arg-type]
@@ -45,25 +49,28 @@ def value(found: list[Sample], name: str, **labels: str) -> float:
 
 # The metric-name table of the design document, literally: the operator reads these.
 @pytest.mark.parametrize(
-    ("engine", "waiting", "running", "kv", "histograms"),
+    ("engine", "waiting", "running", "kv", "histograms", "prompt_tokens"),
     [
         pytest.param("vllm", "vllm:num_requests_waiting", "vllm:num_requests_running",
                      "vllm:kv_cache_usage_perc", ["vllm:time_to_first_token_seconds"],
-                     id="vllm"),
+                     "vllm:prompt_tokens_total", id="vllm"),
         pytest.param("tgi", "tgi_queue_size", "tgi_batch_current_size", None,
-                     ["tgi_request_queue_duration", "tgi_batch_inference_duration"], id="tgi"),
+                     ["tgi_request_queue_duration", "tgi_batch_inference_duration",
+                      "tgi_request_input_length"], "tgi_request_input_length_sum", id="tgi"),
         pytest.param("sglang", "sglang:num_queue_reqs", "sglang:num_running_reqs",
                      "sglang:token_usage", ["sglang:time_to_first_token_seconds"],
-                     id="sglang"),
+                     "sglang:prompt_tokens_total", id="sglang"),
     ],
 )
 def test_each_engine_exports_its_own_names(
-    engine: str, waiting: str, running: str, kv: str | None, histograms: list[str]
+    engine: str, waiting: str, running: str, kv: str | None, histograms: list[str],
+    prompt_tokens: str,
 ) -> None:
     found = samples(pod(engine))
 
     assert value(found, waiting, **BASE) == 3
     assert value(found, running, **BASE) == 7
+    assert value(found, prompt_tokens, **BASE) == 3000
     if kv is not None:
         assert value(found, kv, **BASE) == 0.25
     for histogram in histograms:
