@@ -51,8 +51,10 @@ class LiveSimulator:
         except OSError:
             return False
 
-    def set_load(self, namespace: str, name: str, rps: float) -> None:
-        body = json.dumps({"rps": rps, "promptTokens": 512, "outputTokens": 128}).encode()
+    def set_load(self, namespace: str, name: str, rps: float, *, prompt_tokens: int = 512,
+                 output_tokens: int = 128) -> None:
+        body = json.dumps({"rps": rps, "promptTokens": prompt_tokens,
+                           "outputTokens": output_tokens}).encode()
         request = urllib.request.Request(f"{self.url}/load/{namespace}/{name}", data=body,
                                          method="PUT",
                                          headers={"Content-Type": "application/json"})
@@ -251,3 +253,35 @@ def test_operator_restart_keeps_scaling_state_and_children(
     assert [d["metadata"]["name"] for d in items(cluster, namespace, "deployments")] == ["chat"]
     assert {r["metadata"]["name"] for r in items(cluster, namespace, "replicasets")} == replicasets
     assert len(items(cluster, namespace, "services")) == 1
+
+
+def test_prompt_heavy_load_scales_on_the_prompt_token_floor(
+    cluster: ClusterHandle, operator: OperatorProcess, simulator: LiveSimulator, namespace: str
+) -> None:
+    # Calibrated (no target of its own), so the floor is on; a loose SLO keeps the in-flight
+    # target far above what this load puts in flight.
+    lmd = scaled_lmd()
+    del lmd["spec"]["scaling"]["targetInFlightPerReplica"]
+    lmd["spec"]["slo"] |= {"meanPromptTokens": 256, "meanOutputTokens": 256}
+    apply(cluster, namespace, lmd)
+    timeline = ReplicaTimeline(cluster, namespace)
+    wait_for(lambda: status(cluster, namespace).get("readyReplicas") == 1, timeout=60,
+             message="first replica ready")
+    autoscaling = status(cluster, namespace)["capacityPlan"]["autoscaling"]
+    per_replica = autoscaling["prompt_tokens_per_second_per_replica"]
+    # Long prompts, short answers: 1.3 replicas' worth of prefill past the tolerance band, light
+    # enough that one replica still meets the TTFT objective (no SLO push).
+    prompt = 3000
+    simulator.set_load(namespace, "chat", 1.3 * per_replica * 1.1 / prompt,
+                       prompt_tokens=prompt, output_tokens=8)
+
+    timeline.wait(lambda r: r >= 2, timeout=150, message="scale-up on the prefill floor")
+
+    scaled = [e for e in items(cluster, namespace, "events") if e.get("reason") == "Scaled"]
+    assert scaled[0]["message"].startswith("scaled 1 -> 2: ")
+    assert "prompt tokens/s" in scaled[0]["message"]
+    metrics = status(cluster, namespace)["metrics"]
+    assert metrics["promptTokensPerSecond"] > per_replica * 1.1
+    in_flight = metrics["waiting"] + metrics["running"]
+    assert in_flight < autoscaling["target_in_flight_per_replica"]  # in-flight alone: 1 replica
+    assert timeline.settle(cycles=10, timeout=120) == 2
