@@ -11,7 +11,7 @@ from lmscale.controller.desired import Desired, Invalid, desired_state
 from lmscale.handlers.names import LMD
 from lmscale.k8s import reconcile
 from lmscale.k8s.client import ApiException, namespace_gone
-from lmscale.scaler.policy_spec import calibration, target_per_replica
+from lmscale.scaler.policy_spec import calibrated, calibration, target_per_replica
 
 
 @kopf.on.resume(*LMD)
@@ -29,7 +29,11 @@ def lmd_reconcile(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: An
         return
     try:
         changes = reconcile.apply_children(memo.kube, outcome)
-        # After the children: calibrating the target takes seconds the first time.
+        scaling = outcome.lmd.spec.scaling
+        if (scaling.enabled and scaling.target_in_flight_per_replica is None
+                and not calibrated(outcome.lmd, outcome.plan)):
+            # Calibrating takes seconds the first time: report generation and plan first.
+            reconcile.write_spec_status(memo.kube, body, outcome, now=now)
         reconcile.write_spec_status(memo.kube, body, outcome, now=now,
                                     autoscaling=autoscaling_summary(outcome))
     except ApiException as error:

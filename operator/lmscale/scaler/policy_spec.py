@@ -39,13 +39,24 @@ _calibrations: dict[tuple[object, ...], calibrate.Calibration] = {}
 _calibrations_lock = threading.Lock()
 
 
+def _key(lmd: LanguageModelDeployment, plan: CapacityPlan) -> tuple[object, ...]:
+    objective = lmd.spec.slo
+    return (plan.model, plan.gpu, plan.dtype, plan.kv_cache_dtype, plan.context,
+            plan.gpus_per_replica, plan.max_num_seqs, plan.max_num_batched_tokens,
+            objective.ttft_p95_ms, objective.tpot_p95_ms, objective.mean_prompt_tokens,
+            objective.mean_output_tokens)
+
+
+def calibrated(lmd: LanguageModelDeployment, plan: CapacityPlan) -> bool:
+    """Whether `calibration` would answer at once (it costs seconds the first time)."""
+    with _calibrations_lock:
+        return _key(lmd, plan) in _calibrations
+
+
 def calibration(lmd: LanguageModelDeployment, plan: CapacityPlan) -> calibrate.Calibration:
     """What one replica carries while 99% of requests meet the SLO, for this token mix."""
     objective = lmd.spec.slo
-    key = (plan.model, plan.gpu, plan.dtype, plan.kv_cache_dtype, plan.context,
-           plan.gpus_per_replica, plan.max_num_seqs, plan.max_num_batched_tokens,
-           objective.ttft_p95_ms, objective.tpot_p95_ms, objective.mean_prompt_tokens,
-           objective.mean_output_tokens)
+    key = _key(lmd, plan)
     with _calibrations_lock:  # one computation per key, however many resources share it
         if key not in _calibrations:
             _calibrations[key] = calibrate.calibrate(

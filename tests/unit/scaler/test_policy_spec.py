@@ -6,7 +6,7 @@ from typing import Any
 
 from lmscale.controller.desired import Desired, desired_state
 from lmscale.policy import MissingMetricsMode, RuleType
-from lmscale.scaler.policy_spec import policy_spec
+from lmscale.scaler.policy_spec import calibrated, policy_spec
 
 
 def body(scaling: dict[str, Any]) -> dict[str, Any]:
@@ -55,3 +55,13 @@ def test_target_comes_from_the_plan_unless_the_user_sets_one() -> None:
     tighter = desired_state(tight)
     assert isinstance(tighter, Desired)
     assert policy_spec(tighter.lmd, tighter.plan).target_per_replica <= derived
+
+
+def test_calibrated_says_whether_the_calibration_is_cached() -> None:
+    spec = body({"minReplicas": 1, "maxReplicas": 4})
+    spec["spec"]["slo"]["ttftP95Ms"] = 777  # a key no other test calibrates
+    desired = desired_state(spec)
+    assert isinstance(desired, Desired)
+    assert not calibrated(desired.lmd, desired.plan)
+    policy_spec(desired.lmd, desired.plan)
+    assert calibrated(desired.lmd, desired.plan)
