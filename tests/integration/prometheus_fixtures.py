@@ -43,7 +43,6 @@ SCRAPE_INTERVAL_SECONDS = 1
 LabelSet = tuple[tuple[str, str], ...]
 
 
-
 def wait_for(probe: Callable[[], T | None], *, timeout: float = 15.0, every: float = 0.2) -> T:
     """Poll until `probe` returns something truthy; fail with the last result otherwise."""
     deadline = time.monotonic() + timeout

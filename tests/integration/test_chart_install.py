@@ -216,7 +216,6 @@ def _impersonating_kubeconfig(kubeconfig: Path, account: str, directory: Path) -
     return path
 
 
-
 @contextlib.contextmanager
 def _operator(kubeconfig: Path, namespace: str, *, peering: str, priority: int,
               log: Path) -> Iterator[subprocess.Popen[bytes]]:

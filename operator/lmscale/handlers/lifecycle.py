@@ -11,7 +11,7 @@ from lmscale.controller.desired import Desired, Invalid, desired_state
 from lmscale.handlers.names import LMD
 from lmscale.k8s import reconcile
 from lmscale.k8s.client import ApiException, namespace_gone
-from lmscale.scaler.policy_spec import calibrated, calibration, target_per_replica
+from lmscale.scaler.policy_spec import calibrated, target_per_replica, used_calibration
 
 
 @kopf.on.resume(*LMD)
@@ -29,9 +29,7 @@ def lmd_reconcile(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: An
         return
     try:
         changes = reconcile.apply_children(memo.kube, outcome)
-        scaling = outcome.lmd.spec.scaling
-        if (scaling.enabled and scaling.target_in_flight_per_replica is None
-                and not calibrated(outcome.lmd, outcome.plan)):
+        if outcome.lmd.spec.scaling.enabled and not calibrated(outcome.lmd, outcome.plan):
             # Calibrating takes seconds the first time: report generation and plan first.
             reconcile.write_spec_status(memo.kube, body, outcome, now=now)
         reconcile.write_spec_status(memo.kube, body, outcome, now=now,
@@ -52,12 +50,10 @@ def autoscaling_summary(desired: Desired) -> dict[str, Any] | None:
         return None
     summary: dict[str, Any] = {
         "target_in_flight_per_replica": round(target_per_replica(desired.lmd, desired.plan), 2)}
-    if desired.lmd.spec.scaling.target_in_flight_per_replica is None:
-        cal = calibration(desired.lmd, desired.plan)
-        summary |= {"requests_per_second_per_replica": round(cal.rate, 3),
-                    "prompt_tokens_per_second_per_replica": round(cal.prompt_tokens_rate or 0),
-                    "ttft_p95_seconds_at_target": round(cal.ttft_p95, 4),
-                    "method": "calibrated on the engine model for 99% of requests in the SLO"}
-    else:
-        summary["method"] = "scaling.targetInFlightPerReplica"
-    return summary
+    cal = used_calibration(desired.lmd, desired.plan)
+    if cal is None:
+        return summary | {"method": "scaling.targetInFlightPerReplica"}
+    return summary | {"requests_per_second_per_replica": round(cal.rate, 3),
+                      "prompt_tokens_per_second_per_replica": round(cal.prompt_tokens_rate or 0),
+                      "ttft_p95_seconds_at_target": round(cal.ttft_p95, 4),
+                      "method": "calibrated on the engine model for 99% of requests in the SLO"}

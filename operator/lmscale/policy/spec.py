@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 
 from lmscale.policy import loadcurve
 
+# The HPA's default tolerance band around the target (10%).
+DEFAULT_TOLERANCE = 0.1
+
 
 class RuleType(enum.StrEnum):
     """How a rate rule counts change, as in autoscaling/v2 `HPAScalingPolicyType`."""
@@ -114,7 +117,7 @@ class ScalingPolicySpec:
     min_replicas: int = 1
     ttft_p95_target_seconds: float | None = None
     gpu_utilization_target: float | None = None
-    tolerance: float = 0.1
+    tolerance: float = DEFAULT_TOLERANCE
     scale_up: ScalingDirection = field(default_factory=default_scale_up)
     scale_down: ScalingDirection = field(default_factory=default_scale_down)
     on_missing_metrics: MissingMetricsMode = MissingMetricsMode.HOLD

@@ -48,7 +48,9 @@ def _key(lmd: LanguageModelDeployment, plan: CapacityPlan) -> tuple[object, ...]
 
 
 def calibrated(lmd: LanguageModelDeployment, plan: CapacityPlan) -> bool:
-    """Whether `calibration` would answer at once (it costs seconds the first time)."""
+    """Whether the spec needs no calibration computed now (it costs seconds the first time)."""
+    if lmd.spec.scaling.target_in_flight_per_replica is not None:
+        return True  # the user's own target needs none
     with _calibrations_lock:
         return _key(lmd, plan) in _calibrations
 
@@ -71,14 +73,22 @@ def calibration(lmd: LanguageModelDeployment, plan: CapacityPlan) -> calibrate.C
 
 def target_per_replica(lmd: LanguageModelDeployment, plan: CapacityPlan) -> float:
     """What one replica carries within the SLO: the user's number, else the calibration's."""
+    user = lmd.spec.scaling.target_in_flight_per_replica
+    return float(user) if user is not None else calibration(lmd, plan).target
+
+
+def used_calibration(lmd: LanguageModelDeployment, plan: CapacityPlan
+                     ) -> calibrate.Calibration | None:
+    """The calibration the policy sizes with; None when the user set the target."""
     if lmd.spec.scaling.target_in_flight_per_replica is not None:
-        return float(lmd.spec.scaling.target_in_flight_per_replica)
-    return calibration(lmd, plan).target
+        return None
+    return calibration(lmd, plan)
 
 
 def policy_spec(lmd: LanguageModelDeployment, plan: CapacityPlan) -> ScalingPolicySpec:
     scaling = lmd.spec.scaling
     missing = scaling.on_missing_metrics
+    cal = used_calibration(lmd, plan)
     return ScalingPolicySpec(
         min_replicas=scaling.min_replicas,
         max_replicas=scaling.max_replicas,
@@ -93,9 +103,8 @@ def policy_spec(lmd: LanguageModelDeployment, plan: CapacityPlan) -> ScalingPoli
         scale_to_zero=scaling.scale_to_zero.enabled,
         idle_seconds=float(scaling.scale_to_zero.idle_seconds),
         startup_seconds=max(1.0, float(plan.storage.cold_start_seconds)),
-        # The measured in-flight-to-rate curve; a user's own target means plain ratios.
-        load_curve=() if scaling.target_in_flight_per_replica is not None
-        else calibration(lmd, plan).curve,
-        prompt_tokens_per_replica=None if scaling.target_in_flight_per_replica is not None
-        else calibration(lmd, plan).prompt_tokens_rate,
+        # The measured in-flight-to-rate curve and prefill floor; a user's own target means
+        # plain ratios and no floor.
+        load_curve=cal.curve if cal else (),
+        prompt_tokens_per_replica=cal.prompt_tokens_rate if cal else None,
     )

@@ -21,6 +21,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lmscale.policy.spec import DEFAULT_TOLERANCE
 from lmscale.sim.engine import ReplicaEngine, StepModel
 from lmscale.sim.request import Request
 from lmscale.sim.results import Slo
@@ -85,10 +86,10 @@ def steady_state(
 class Calibration:
     """What one replica carries within the objectives, in a fleet, in steady state.
 
-    `ttft_p95` is the TTFT p95 expected at the target load: a fleet above it is busier
-    than the target means (burstier traffic than Poisson, say), so the policy takes it
-    as its TTFT objective to push up on. `prompt_tokens_rate` is the band top in prompt
-    tokens per second (the rate times the mix's mean prompt): the policy's prefill floor.
+    `ttft_p95` is the TTFT p95 expected at the target load, published for information
+    (`status.capacityPlan.autoscaling`); the policy pushes up on the SLO itself.
+    `prompt_tokens_rate` is the band top in prompt tokens per second (the rate times the
+    mix's mean prompt): the policy's prefill floor.
     """
 
     target: float  # in-flight requests to aim at (the tolerance band's middle)
@@ -104,7 +105,7 @@ def calibrate(
     *,
     slo: Slo,
     goal: float = 0.99,
-    tolerance: float = 0.1,
+    tolerance: float = DEFAULT_TOLERANCE,
     seed: int = 0,
 ) -> Calibration:
     """The busiest per-replica load that loses at most `LOAD_SHARE` of the budget."""

@@ -14,12 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from lmscale.planner import performance, plan, slo
+from lmscale.policy.spec import DEFAULT_TOLERANCE
 from lmscale.sim import calibrate
 from lmscale.sim.request import Request
 from lmscale.sim.results import Slo
 from lmscale.sim.simulator import SimConfig
-
-TOLERANCE = 0.1  # the policy's default tolerance band
 
 
 @dataclass(frozen=True)
@@ -154,6 +153,6 @@ def _with_warm_start(scenario: Scenario) -> Scenario:
     if not math.isfinite(scenario.rate_per_replica) or scenario.rate_per_replica <= 0:
         return replace(scenario, warm_replicas=scenario.min_replicas)
     # At the target, the middle of the tolerance band, where a settled fleet sits.
-    warm = math.ceil(busiest * (1 + TOLERANCE) / scenario.rate_per_replica - 1e-9)
+    warm = math.ceil(busiest * (1 + DEFAULT_TOLERANCE) / scenario.rate_per_replica - 1e-9)
     warm = min(scenario.max_replicas, max(scenario.min_replicas, warm))
     return replace(scenario, warm_replicas=warm)
