@@ -44,7 +44,7 @@ def _key(lmd: LanguageModelDeployment, plan: CapacityPlan) -> tuple[object, ...]
     return (plan.model, plan.gpu, plan.dtype, plan.kv_cache_dtype, plan.context,
             plan.gpus_per_replica, plan.max_num_seqs, plan.max_num_batched_tokens,
             objective.ttft_p95_ms, objective.tpot_p95_ms, objective.mean_prompt_tokens,
-            objective.mean_output_tokens)
+            objective.mean_output_tokens, lmd.spec.scaling.tolerance)
 
 
 def calibrated(lmd: LanguageModelDeployment, plan: CapacityPlan) -> bool:
@@ -67,6 +67,7 @@ def calibration(lmd: LanguageModelDeployment, plan: CapacityPlan) -> calibrate.C
                                              objective.mean_output_tokens),
                 slo=Slo(ttft_seconds=objective.ttft_p95_ms / 1000.0,
                         tpot_seconds=objective.tpot_p95_ms / 1000.0),
+                tolerance=lmd.spec.scaling.tolerance,
             )
         return _calibrations[key]
 
@@ -86,6 +87,7 @@ def used_calibration(lmd: LanguageModelDeployment, plan: CapacityPlan
 
 
 def policy_spec(lmd: LanguageModelDeployment, plan: CapacityPlan) -> ScalingPolicySpec:
+    """The resource's scaling settings, with the calibrated target unless the user set one."""
     scaling = lmd.spec.scaling
     missing = scaling.on_missing_metrics
     cal = used_calibration(lmd, plan)

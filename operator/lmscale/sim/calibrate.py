@@ -6,9 +6,16 @@ prompts arriving mid-generation stretch the steps of every running request. Here
 small fleet of the engine model is fed Poisson arrivals with the workload's token lengths at
 increasing rates (the same random draws at every rate, so attainment falls smoothly with
 load). Some requests miss the objectives even on an idle replica (a prompt too long to
-prefill in time); the rest of the budget, `1 - goal`, is split: `LOAD_SHARE` of it may be
-lost to load in steady state, the remainder is left for scaling transients. The busiest
-rate within that loss gives the in-flight load (Little's law) one replica carries;
+prefill in time); the rest of the budget, `1 - goal`, bounds the band top (the busiest
+rate per replica) twice:
+
+- in steady state at the band top, at most `STEADY_SHARE` of the budget is lost;
+- one tolerance band past it, at most the whole budget: the autoscaler acts only there,
+  so a rise runs the fleet that hot until new replicas are ready.
+
+The second rule binds where an engine saturates just past the band top (the loss goes
+from under 1% to 40% within 20% more load) and leaves a gently degrading one its
+headroom. The band top gives the in-flight load (Little's law) one replica carries;
 dividing by `1 + tolerance` keeps the top of the autoscaler's tolerance band there.
 
 Uses only token lengths, never a trace's timing, so it does not fit any one trace.
@@ -27,8 +34,9 @@ from lmscale.sim.request import Request
 from lmscale.sim.results import Slo
 
 SAMPLE_REQUESTS = 16000
-ROUNDS = 12
-LOAD_SHARE = 0.25
+# Bisection steps: 1/128 of the bracket, finer than the sampling noise.
+ROUNDS = 7
+STEADY_SHARE = 0.5
 IDLE_RATE = 0.01
 # Balancing pools queueing across replicas, so a lone replica would understate what each
 # carries in a fleet; eight is a small fleet, conservative for larger ones.
@@ -108,7 +116,7 @@ def calibrate(
     tolerance: float = DEFAULT_TOLERANCE,
     seed: int = 0,
 ) -> Calibration:
-    """The busiest per-replica load that loses at most `LOAD_SHARE` of the budget."""
+    """The busiest per-replica load within both of the module's loss rules."""
     if not lengths:
         raise ValueError("calibration needs token lengths")
 
@@ -119,17 +127,21 @@ def calibrate(
             seen[rate] = steady_state(perf, lengths, rate=rate, slo=slo, seed=seed)
         return seen[rate]
 
-    floor = at(IDLE_RATE).attainment - LOAD_SHARE * (1 - goal)
+    idle, budget = at(IDLE_RATE).attainment, 1 - goal
+
+    def carries(rate: float) -> bool:
+        steady = at(rate).attainment >= idle - STEADY_SHARE * budget
+        return steady and at(rate * (1 + tolerance)).attainment >= idle - budget
+
     low, high = 0.0, 1.0
-    while at(high).attainment >= floor and high < 1e4:
+    while carries(high) and high < 1e4:
         low, high = high, high * 2  # find a rate that misses
     best_rate = max(low, IDLE_RATE)
     best = at(best_rate)
     for _ in range(ROUNDS):
         middle = (low + high) / 2
-        state = at(middle)
-        if state.attainment >= floor:
-            low, best, best_rate = middle, state, middle
+        if carries(middle):
+            low, best, best_rate = middle, at(middle), middle
         else:
             high = middle
     expected = at(best_rate / (1 + tolerance))

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from lmscale.controller.desired import Desired, desired_state
 from lmscale.policy import MissingMetricsMode, RuleType
 from lmscale.scaler.policy_spec import calibrated, policy_spec
+from lmscale.sim import calibrate
 
 
 def body(scaling: dict[str, Any]) -> dict[str, Any]:
@@ -65,3 +68,22 @@ def test_calibrated_says_whether_the_calibration_is_cached() -> None:
     assert not calibrated(desired.lmd, desired.plan)
     policy_spec(desired.lmd, desired.plan)
     assert calibrated(desired.lmd, desired.plan)
+
+
+def test_the_calibration_uses_the_resources_own_tolerance(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The band the policy holds is the band the target was calibrated for."""
+    asked: list[float] = []
+
+    def spy(*args: Any, tolerance: float, **kwargs: Any) -> calibrate.Calibration:
+        asked.append(tolerance)
+        return calibrate.Calibration(target=7.0, rate=1.0, ttft_p95=0.2, prompt_tokens_rate=9.0)
+
+    monkeypatch.setattr(calibrate, "calibrate", spy)
+    wide = body({"minReplicas": 1, "maxReplicas": 4, "tolerance": 0.25})
+    wide["spec"]["slo"]["ttftP95Ms"] = 778  # a key no other test calibrates
+    desired = desired_state(wide)
+    assert isinstance(desired, Desired)
+    assert policy_spec(desired.lmd, desired.plan).target_per_replica == 7.0
+    assert asked == [0.25]

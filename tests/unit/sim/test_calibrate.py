@@ -42,3 +42,28 @@ def test_lengths_from_means() -> None:
 def test_calibration_states_its_band_top_in_prompt_tokens() -> None:
     found = calibrate.calibrate(PERF, LENGTHS, slo=Slo(ttft_seconds=1.0, tpot_seconds=0.05))
     assert found.prompt_tokens_rate == pytest.approx(found.rate * 200)  # mean prompt 200
+
+
+def test_band_top_meets_both_loss_rules_and_a_busier_rate_breaks_one() -> None:
+    slo = Slo(ttft_seconds=1.0, tpot_seconds=0.05)
+    found = calibrate.calibrate(PERF, LENGTHS, slo=slo, goal=0.99, tolerance=0.1)
+
+    def loss(rate: float) -> float:
+        idle = calibrate.steady_state(PERF, LENGTHS, rate=calibrate.IDLE_RATE, slo=slo)
+        return idle.attainment - calibrate.steady_state(PERF, LENGTHS, rate=rate, slo=slo).attainment
+
+    def within_rules(rate: float) -> bool:
+        return loss(rate) <= calibrate.STEADY_SHARE * 0.01 and loss(rate * 1.1) <= 0.01
+
+    assert within_rules(found.rate)
+    assert not within_rules(found.rate * 1.05)
+    assert found.target == pytest.approx(
+        calibrate.steady_state(PERF, LENGTHS, rate=found.rate, slo=slo).in_flight / 1.1)
+
+
+def test_a_wider_tolerance_band_lowers_the_band_top() -> None:
+    """The surge rule looks one band past the top: a wider band must start lower."""
+    slo = Slo(ttft_seconds=1.0, tpot_seconds=0.05)
+    narrow = calibrate.calibrate(PERF, LENGTHS, slo=slo, tolerance=0.05)
+    wide = calibrate.calibrate(PERF, LENGTHS, slo=slo, tolerance=0.3)
+    assert wide.rate < narrow.rate
