@@ -57,6 +57,7 @@ class ConditionReason(enum.StrEnum):
     METRICS_STALE = "MetricsStale"
     PROMETHEUS_ERROR = "PrometheusError"
     SCALING_DISABLED = "ScalingDisabled"
+    CALIBRATING = "Calibrating"
     # InvalidSpec (and Ready=False while the spec is invalid)
     SPEC_VALID = "SpecValid"
     INVALID_FIELD = "InvalidField"

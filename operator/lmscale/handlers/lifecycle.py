@@ -11,7 +11,7 @@ from lmscale.controller.desired import Desired, Invalid, desired_state
 from lmscale.handlers.names import LMD
 from lmscale.k8s import reconcile
 from lmscale.k8s.client import ApiException, namespace_gone
-from lmscale.scaler.policy_spec import calibrated, target_per_replica, used_calibration
+from lmscale.scaler.policy_spec import calibration_ready, target_per_replica, used_calibration
 
 
 @kopf.on.resume(*LMD)
@@ -29,7 +29,7 @@ def lmd_reconcile(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: An
         return
     try:
         changes = reconcile.apply_children(memo.kube, outcome)
-        if outcome.lmd.spec.scaling.enabled and not calibrated(outcome.lmd, outcome.plan):
+        if outcome.lmd.spec.scaling.enabled and not calibration_ready(outcome.lmd, outcome.plan):
             # Calibrating takes seconds the first time: report generation and plan first.
             reconcile.write_spec_status(memo.kube, body, outcome, now=now)
         reconcile.write_spec_status(memo.kube, body, outcome, now=now,

@@ -30,7 +30,7 @@ from lmscale.metrics.reader import MetricsReader
 from lmscale.metrics.results import MetricsSnapshot, Target
 from lmscale.policy import Decision, ScalingHistory, decide
 from lmscale.scaler import drain, observe, pod_load
-from lmscale.scaler.policy_spec import policy_spec
+from lmscale.scaler.policy_spec import calibration_ready, policy_spec
 from lmscale.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
@@ -161,6 +161,12 @@ class Scaler:
                             message=f"{current} -> {desired}: spec.replicas is {desired}",
                             now=now)
                 scaled = 1
+        elif not calibration_ready(outcome.lmd, outcome.plan):
+            desired = current
+            metrics_condition = conditions.condition(
+                ConditionType.METRICS_AVAILABLE, None, ConditionReason.CALIBRATING,
+                "calibrating the per-replica target for this plan, SLO and token mix "
+                "(seconds, once per operator): replicas held", now=now, generation=generation)
         else:
             assert snapshot is not None
             decision = self._decide(key, outcome, status, current, pods,

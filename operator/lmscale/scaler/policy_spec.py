@@ -3,12 +3,15 @@
 The target per replica and the load curve come from the same calibration on the engine
 model that the policy benchmark uses (`lmscale.sim.calibrate`), so what `make bench`
 measures is what the operator runs. A calibration costs seconds of CPU, so it is computed
-once per distinct (plan, objectives, token mix) in the process and shared.
+once per distinct (plan, objectives, token mix, tolerance) in the process and shared, on a
+worker thread: the scaler asks without waiting (`calibration_ready`), so one new resource
+never stalls the cycle that scales all the others.
 """
 
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from lmscale.api.resource import LanguageModelDeployment
 from lmscale.api.scaling import ScaleDownRules, ScaleUpRules
@@ -35,8 +38,9 @@ def _direction(rules: ScaleUpRules | ScaleDownRules) -> ScalingDirection:
     )
 
 
-_calibrations: dict[tuple[object, ...], calibrate.Calibration] = {}
+_calibrations: dict[tuple[object, ...], Future[calibrate.Calibration]] = {}
 _calibrations_lock = threading.Lock()
+_calibrator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmscale-calibrate")
 
 
 def _key(lmd: LanguageModelDeployment, plan: CapacityPlan) -> tuple[object, ...]:
@@ -47,29 +51,37 @@ def _key(lmd: LanguageModelDeployment, plan: CapacityPlan) -> tuple[object, ...]
             objective.mean_output_tokens, lmd.spec.scaling.tolerance)
 
 
-def calibrated(lmd: LanguageModelDeployment, plan: CapacityPlan) -> bool:
-    """Whether the spec needs no calibration computed now (it costs seconds the first time)."""
+def _calibrate(lmd: LanguageModelDeployment, plan: CapacityPlan) -> calibrate.Calibration:
+    objective = lmd.spec.slo
+    return calibrate.calibrate(
+        performance.replica_performance(plan),
+        calibrate.lengths_from_means(objective.mean_prompt_tokens, objective.mean_output_tokens),
+        slo=Slo(ttft_seconds=objective.ttft_p95_ms / 1000.0,
+                tpot_seconds=objective.tpot_p95_ms / 1000.0),
+        tolerance=lmd.spec.scaling.tolerance,
+    )
+
+
+def _calibration(lmd: LanguageModelDeployment, plan: CapacityPlan
+                 ) -> Future[calibrate.Calibration]:
+    """The one computation for this key, started on first request."""
+    key = _key(lmd, plan)
+    with _calibrations_lock:
+        if key not in _calibrations:
+            _calibrations[key] = _calibrator.submit(_calibrate, lmd, plan)
+        return _calibrations[key]
+
+
+def calibration_ready(lmd: LanguageModelDeployment, plan: CapacityPlan) -> bool:
+    """Whether `policy_spec` returns without waiting; starts the calibration if it must."""
     if lmd.spec.scaling.target_in_flight_per_replica is not None:
         return True  # the user's own target needs none
-    with _calibrations_lock:
-        return _key(lmd, plan) in _calibrations
+    return _calibration(lmd, plan).done()
 
 
 def calibration(lmd: LanguageModelDeployment, plan: CapacityPlan) -> calibrate.Calibration:
     """What one replica carries while 99% of requests meet the SLO, for this token mix."""
-    objective = lmd.spec.slo
-    key = _key(lmd, plan)
-    with _calibrations_lock:  # one computation per key, however many resources share it
-        if key not in _calibrations:
-            _calibrations[key] = calibrate.calibrate(
-                performance.replica_performance(plan),
-                calibrate.lengths_from_means(objective.mean_prompt_tokens,
-                                             objective.mean_output_tokens),
-                slo=Slo(ttft_seconds=objective.ttft_p95_ms / 1000.0,
-                        tpot_seconds=objective.tpot_p95_ms / 1000.0),
-                tolerance=lmd.spec.scaling.tolerance,
-            )
-        return _calibrations[key]
+    return _calibration(lmd, plan).result()
 
 
 def target_per_replica(lmd: LanguageModelDeployment, plan: CapacityPlan) -> float:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 
 from lmscale.controller.desired import Desired, desired_state
 from lmscale.policy import MissingMetricsMode, RuleType
-from lmscale.scaler.policy_spec import calibrated, policy_spec
+from lmscale.scaler.policy_spec import calibration, calibration_ready, policy_spec
 from lmscale.sim import calibrate
 
 
@@ -60,14 +61,34 @@ def test_target_comes_from_the_plan_unless_the_user_sets_one() -> None:
     assert policy_spec(tighter.lmd, tighter.plan).target_per_replica <= derived
 
 
-def test_calibrated_says_whether_the_calibration_is_cached() -> None:
+def test_readiness_never_waits_for_the_calibration_it_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The scaler asks on every cycle; a slow calibration must not hold it up."""
+    started, release = threading.Event(), threading.Event()
+    found = calibrate.Calibration(target=5.0, rate=1.0, ttft_p95=0.2, prompt_tokens_rate=9.0)
+
+    calls: list[int] = []
+
+    def slow(*args: Any, **kwargs: Any) -> calibrate.Calibration:
+        calls.append(1)
+        started.set()
+        assert release.wait(timeout=30)
+        return found
+
+    monkeypatch.setattr(calibrate, "calibrate", slow)
     spec = body({"minReplicas": 1, "maxReplicas": 4})
     spec["spec"]["slo"]["ttftP95Ms"] = 777  # a key no other test calibrates
     desired = desired_state(spec)
     assert isinstance(desired, Desired)
-    assert not calibrated(desired.lmd, desired.plan)
-    policy_spec(desired.lmd, desired.plan)
-    assert calibrated(desired.lmd, desired.plan)
+    assert not calibration_ready(desired.lmd, desired.plan)  # returned while it runs
+    assert started.wait(timeout=30)
+    assert not calibration_ready(desired.lmd, desired.plan)  # one computation, still running
+    release.set()
+    assert calibration(desired.lmd, desired.plan) is found
+    assert calibration_ready(desired.lmd, desired.plan)
+    assert policy_spec(desired.lmd, desired.plan).target_per_replica == 5.0
+    assert len(calls) == 1
 
 
 def test_the_calibration_uses_the_resources_own_tolerance(

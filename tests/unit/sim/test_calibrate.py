@@ -48,9 +48,10 @@ def test_band_top_meets_both_loss_rules_and_a_busier_rate_breaks_one() -> None:
     slo = Slo(ttft_seconds=1.0, tpot_seconds=0.05)
     found = calibrate.calibrate(PERF, LENGTHS, slo=slo, goal=0.99, tolerance=0.1)
 
+    idle = calibrate.steady_state(PERF, LENGTHS, rate=calibrate.IDLE_RATE, slo=slo).attainment
+
     def loss(rate: float) -> float:
-        idle = calibrate.steady_state(PERF, LENGTHS, rate=calibrate.IDLE_RATE, slo=slo)
-        return idle.attainment - calibrate.steady_state(PERF, LENGTHS, rate=rate, slo=slo).attainment
+        return idle - calibrate.steady_state(PERF, LENGTHS, rate=rate, slo=slo).attainment
 
     def within_rules(rate: float) -> bool:
         return loss(rate) <= calibrate.STEADY_SHARE * 0.01 and loss(rate * 1.1) <= 0.01
