@@ -267,6 +267,9 @@ def test_prompt_heavy_load_scales_on_the_prompt_token_floor(
     timeline = ReplicaTimeline(cluster, namespace)
     wait_for(lambda: status(cluster, namespace).get("readyReplicas") == 1, timeout=60,
              message="first replica ready")
+    # The calibration runs beside the scaler, which may report the replica first.
+    wait_for(lambda: "autoscaling" in status(cluster, namespace).get("capacityPlan", {}),
+             timeout=60, message="calibrated target published")
     autoscaling = status(cluster, namespace)["capacityPlan"]["autoscaling"]
     per_replica = autoscaling["prompt_tokens_per_second_per_replica"]
     # Long prompts, short answers: 1.3 replicas' worth of prefill past the tolerance band, light

@@ -32,8 +32,9 @@ def processes_using(path: Path) -> list[int]:
                     reason="exercises the local control plane itself")
 def test_up_twice_then_down_leaves_nothing(tmp_path: Path) -> None:
     base = Layout.default()
+    # Ports below Linux's ephemeral range (32768-60999), where an outgoing connection may sit.
     layout = dataclasses.replace(base, root=tmp_path / "second", ports=Ports(
-        etcd_client=33790, etcd_peer=33800, apiserver=26443, controller_manager=30257,
+        etcd_client=24790, etcd_peer=24800, apiserver=26443, controller_manager=30257,
         scheduler=30259, kwok=30247, prometheus=29090))
     try:
         cluster.up(layout)
