@@ -67,7 +67,6 @@ def test_readiness_never_waits_for_the_calibration_it_starts(
     """The scaler asks on every cycle; a slow calibration must not hold it up."""
     started, release = threading.Event(), threading.Event()
     found = calibrate.Calibration(target=5.0, rate=1.0, ttft_p95=0.2, prompt_tokens_rate=9.0)
-
     calls: list[int] = []
 
     def slow(*args: Any, **kwargs: Any) -> calibrate.Calibration:

@@ -47,7 +47,6 @@ def test_calibration_states_its_band_top_in_prompt_tokens() -> None:
 def test_band_top_meets_both_loss_rules_and_a_busier_rate_breaks_one() -> None:
     slo = Slo(ttft_seconds=1.0, tpot_seconds=0.05)
     found = calibrate.calibrate(PERF, LENGTHS, slo=slo, goal=0.99, tolerance=0.1)
-
     idle = calibrate.steady_state(PERF, LENGTHS, rate=calibrate.IDLE_RATE, slo=slo).attainment
 
     def loss(rate: float) -> float:
@@ -63,7 +62,7 @@ def test_band_top_meets_both_loss_rules_and_a_busier_rate_breaks_one() -> None:
 
 
 def test_a_wider_tolerance_band_lowers_the_band_top() -> None:
-    """The surge rule looks one band past the top: a wider band must start lower."""
+    """The second rule looks one band past the top: a wider band must start lower."""
     slo = Slo(ttft_seconds=1.0, tpot_seconds=0.05)
     narrow = calibrate.calibrate(PERF, LENGTHS, slo=slo, tolerance=0.05)
     wide = calibrate.calibrate(PERF, LENGTHS, slo=slo, tolerance=0.3)
