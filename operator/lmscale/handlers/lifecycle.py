@@ -48,9 +48,9 @@ def autoscaling_summary(desired: Desired) -> dict[str, Any] | None:
     """What the autoscaler aims at per replica, published next to the capacity plan."""
     if not desired.lmd.spec.scaling.enabled:
         return None
-    summary: dict[str, Any] = {
-        "target_in_flight_per_replica": round(target_per_replica(desired.lmd, desired.plan), 2)}
     cal = used_calibration(desired.lmd, desired.plan)
+    summary: dict[str, Any] = {
+        "target_in_flight_per_replica": round(target_per_replica(desired.lmd, cal), 2)}
     if cal is None:
         return summary | {"method": "scaling.targetInFlightPerReplica"}
     return summary | {"requests_per_second_per_replica": round(cal.rate, 3),

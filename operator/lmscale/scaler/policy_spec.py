@@ -84,18 +84,24 @@ def calibration(lmd: LanguageModelDeployment, plan: CapacityPlan) -> calibrate.C
     return _calibration(lmd, plan).result()
 
 
-def target_per_replica(lmd: LanguageModelDeployment, plan: CapacityPlan) -> float:
-    """What one replica carries within the SLO: the user's number, else the calibration's."""
-    user = lmd.spec.scaling.target_in_flight_per_replica
-    return float(user) if user is not None else calibration(lmd, plan).target
-
-
 def used_calibration(lmd: LanguageModelDeployment, plan: CapacityPlan
                      ) -> calibrate.Calibration | None:
     """The calibration the policy sizes with; None when the user set the target."""
     if lmd.spec.scaling.target_in_flight_per_replica is not None:
         return None
     return calibration(lmd, plan)
+
+
+def target_per_replica(lmd: LanguageModelDeployment, cal: calibrate.Calibration | None
+                       ) -> float:
+    """What one replica carries within the SLO: the user's number, else the target of
+    `cal`, the calibration `used_calibration` looked up (passed in: one lookup a cycle)."""
+    user = lmd.spec.scaling.target_in_flight_per_replica
+    if user is not None:
+        return float(user)
+    if cal is None:
+        raise ValueError("no target set by the user and no calibration given")
+    return cal.target
 
 
 def policy_spec(lmd: LanguageModelDeployment, plan: CapacityPlan) -> ScalingPolicySpec:
@@ -106,7 +112,7 @@ def policy_spec(lmd: LanguageModelDeployment, plan: CapacityPlan) -> ScalingPoli
     return ScalingPolicySpec(
         min_replicas=scaling.min_replicas,
         max_replicas=scaling.max_replicas,
-        target_per_replica=target_per_replica(lmd, plan),
+        target_per_replica=target_per_replica(lmd, cal),
         ttft_p95_target_seconds=lmd.spec.slo.ttft_p95_ms / 1000.0,
         gpu_utilization_target=scaling.gpu_utilization_target,
         tolerance=scaling.tolerance,
