@@ -14,8 +14,9 @@ rate per replica) twice:
   so a rise runs the fleet that hot until new replicas are ready.
 
 The second rule binds where an engine saturates just past the band top (its loss jumps
-within a little more load) and leaves a gently degrading one its headroom. The band top gives the in-flight load (Little's law) one replica carries;
-dividing by `1 + tolerance` keeps the top of the autoscaler's tolerance band there.
+within a little more load) and leaves a gently degrading one its headroom. The band top
+gives the in-flight load (Little's law) one replica carries; dividing by `1 + tolerance`
+keeps the top of the autoscaler's tolerance band there.
 
 Uses only token lengths, never a trace's timing, so it does not fit any one trace.
 """
