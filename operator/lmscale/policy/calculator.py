@@ -105,17 +105,12 @@ def from_load(
 
 
 def _usage(spec: ScalingPolicySpec, per_replica: float) -> tuple[float, float]:
-    """(usage, target) per pod, in requests/s when the spec has a load curve in range.
-
-    Past the curve's end (deep overload) the in-flight count itself is used: it can only
-    overstate the need, which is the safe side there.
-    """
+    """(usage, target) per pod: in requests/s through the load curve when the spec has one,
+    else in in-flight requests, as the HPA sizes."""
     target = spec.target_per_replica
     if spec.load_curve:
-        rate = loadcurve.rate_of(spec.load_curve, per_replica)
-        unit = loadcurve.rate_of(spec.load_curve, target)
-        if rate is not None and unit:
-            return rate, unit
+        curve = spec.load_curve
+        return loadcurve.rate_of(curve, per_replica), loadcurve.rate_of(curve, target)
     return per_replica, target
 
 

@@ -28,10 +28,13 @@ def validate(curve: Curve) -> list[str]:
     return problems
 
 
-def rate_of(curve: Curve, in_flight: float) -> float | None:
-    """The per-replica rate that keeps `in_flight` requests in flight; `None` past the end.
+def rate_of(curve: Curve, in_flight: float) -> float:
+    """The per-replica rate that keeps `in_flight` requests in flight.
 
-    Linear from the origin to the first point, then between points.
+    Linear from the origin to the first point, then between points. Past the last point
+    (overload: the queue grows) in proportion to the in-flight count, as the HPA sizes,
+    so a growing queue keeps asking for replicas instead of flattening into the
+    engine's top throughput.
     """
     previous = (0.0, 0.0)
     for point in curve:
@@ -39,4 +42,5 @@ def rate_of(curve: Curve, in_flight: float) -> float | None:
             (x0, y0), (x1, y1) = previous, point
             return y0 + (in_flight - x0) / (x1 - x0) * (y1 - y0)
         previous = point
-    return None
+    x_last, y_last = previous
+    return y_last * in_flight / x_last

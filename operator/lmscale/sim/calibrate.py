@@ -151,7 +151,7 @@ def calibrate(
         target,
         best_rate,
         expected.ttft_p95,
-        load_curve(seen, up_to=2 * best_rate),
+        load_curve(seen, up_to=best_rate * (1 + tolerance)),
         prompt_tokens_rate=best_rate * mean_prompt,
     )
 
@@ -159,7 +159,12 @@ def calibrate(
 def load_curve(
     states: dict[float, SteadyState], *, up_to: float
 ) -> tuple[tuple[float, float], ...]:
-    """`(in flight, rate)` points of the measured rates, rising in both, for the policy."""
+    """`(in flight, rate)` points of the measured rates, rising in both, for the policy.
+
+    Only rates up to `up_to`, the busiest one the loss rules accepted: past saturation a
+    fleet queues without bound, so its in-flight count measures how long the sample ran,
+    not a steady state, and would map a growing queue to a barely higher rate.
+    """
     points: list[tuple[float, float]] = []
     for rate in sorted(r for r in states if r <= up_to):
         in_flight, rounded = round(states[rate].in_flight, 3), round(rate, 6)

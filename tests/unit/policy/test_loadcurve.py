@@ -25,11 +25,11 @@ CURVE = ((5.0, 1.0), (10.0, 2.0), (20.0, 3.0))
         pytest.param(2.5, 0.5, id="from-the-origin"),
         pytest.param(10.0, 2.0, id="on-a-point"),
         pytest.param(15.0, 2.5, id="between-points"),
-        pytest.param(25.0, None, id="past-the-end"),
+        pytest.param(25.0, 3.75, id="past-the-end-in-proportion"),
     ],
 )
-def test_rate_of(in_flight: float, rate: float | None) -> None:
-    assert loadcurve.rate_of(CURVE, in_flight) == (None if rate is None else pytest.approx(rate))
+def test_rate_of(in_flight: float, rate: float) -> None:
+    assert loadcurve.rate_of(CURVE, in_flight) == pytest.approx(rate)
 
 
 def test_curve_must_rise() -> None:
@@ -59,3 +59,15 @@ def test_sizing_through_the_curve(
     observation = make_observation(replicas=replicas, running=in_flight)
     decision = decide(spec, observation, ScalingHistory(), now=0.0)
     assert (decision.recommendation, decision.reason) == (expected, reason)
+
+
+def test_a_queue_past_the_curve_keeps_asking_while_replicas_start() -> None:
+    """40 in flight on each of 4 replicas is twice the curve's end: 6 req/s each in
+    proportion, 24 in all, 12 replicas at the target's 2 req/s. The one starting
+    replica does not cover that (a rate that flattened at the curve's top would)."""
+    spec = make_spec(target_per_replica=10.0, load_curve=CURVE, trend_window_seconds=0.0)
+    observation = make_observation(
+        replicas=4, running=160.0, spec_replicas=5, starting_replicas=1
+    )
+    decision = decide(spec, observation, ScalingHistory(), now=0.0)
+    assert decision.recommendation == 12

@@ -61,6 +61,12 @@ def test_band_top_meets_both_loss_rules_and_a_busier_rate_breaks_one() -> None:
         calibrate.steady_state(PERF, LENGTHS, rate=found.rate, slo=slo).in_flight / 1.1)
 
 
+def test_load_curve_ends_at_the_busiest_rate_the_loss_rules_measured() -> None:
+    """Past it a fleet queues without bound: no steady state to map in-flight counts by."""
+    found = calibrate.calibrate(PERF, LENGTHS, slo=Slo(ttft_seconds=1.0, tpot_seconds=0.05))
+    assert found.curve[-1][1] == pytest.approx(found.rate * 1.1, rel=1e-5)
+
+
 def test_a_wider_tolerance_band_lowers_the_band_top() -> None:
     """The second rule looks one band past the top: a wider band must start lower."""
     slo = Slo(ttft_seconds=1.0, tpot_seconds=0.05)
