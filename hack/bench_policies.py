@@ -9,7 +9,10 @@ with LMSCALE_TRACES) and never copied into the repository:
   evening) compressed 6x into four hours, Poisson arrivals, Azure token lengths;
 - long-context: the Azure trace with prompts three times longer.
 Each is sized so the busiest minute needs about `PEAK_REPLICAS` replicas at the
-calibrated target; nothing in lmscale's policy is tuned per scenario.
+calibrated target; nothing in lmscale's policy is tuned per scenario. Three stress shapes
+check that it does not fit those three: ServeGen's second day compressed twice as hard
+(the load doubles within minutes), the Azure trace with another random rate-scaling draw,
+and the Azure trace on a small fleet (`SMALL_PEAK_REPLICAS` at its busiest minute).
 
 Usage: .venv/bin/python hack/bench_policies.py [--quick] [--only SCENARIO]
 """
@@ -47,6 +50,7 @@ PAIRS = (
     ("qwen2.5-32b", "nvidia-h100-80gb", 1.0),
 )
 PEAK_REPLICAS = 24
+SMALL_PEAK_REPLICAS = 8
 MAX_REPLICAS = 32
 GOAL = 0.99
 HPA_TARGETS = (0.6, 0.8, 0.95)
@@ -64,22 +68,32 @@ class Traffic:
     ttft_s: float
     tpot_s: float
     rescale: Callable[[list[Request], float], list[Request]]
+    stress: bool = False
+    peak_replicas: int = PEAK_REPLICAS
 
 
 def load_traffic(model_key: str, ttft_s: float) -> list[Traffic]:
-    """The three traffic shapes, at unit rate; long prompts get three times the TTFT."""
+    """The traffic shapes, at unit rate; long prompts get three times the TTFT."""
     with (TRACES / AZURE).open(encoding="utf-8", newline="") as lines:
         azure = trace.parse_azure(lines, source=AZURE)
     with (TRACES / SERVEGEN).open(encoding="utf-8", newline="") as lines:
-        envelope = trace.parse_rate_envelope(lines, pool="m-small", source=SERVEGEN)[:144]
+        days = trace.parse_rate_envelope(lines, pool="m-small", source=SERVEGEN)
     lengths = [(r.prompt_tokens, r.output_tokens) for r in azure]
     max_prompt = catalog.model(model_key).max_context // 2
 
     def scale(requests: list[Request], factor: float) -> list[Request]:
         return trace.rate_scale(requests, factor, seed=SEED)
 
+    def redraw(requests: list[Request], factor: float) -> list[Request]:
+        return trace.rate_scale(requests, factor, seed=SEED + 1)
+
     def diurnal_at(peak: float) -> list[Request]:
-        return synth.diurnal(envelope, lengths=lengths, peak_rps=peak, time_scale=6, seed=SEED)
+        return synth.diurnal(days[:144], lengths=lengths, peak_rps=peak, time_scale=6, seed=SEED)
+
+    def steep_at(peak: float) -> list[Request]:
+        return synth.diurnal(
+            days[144:288], lengths=lengths, peak_rps=peak, time_scale=12, seed=SEED
+        )
 
     longer = synth.long_context(azure, prompt_factor=3.0, max_prompt_tokens=max_prompt)
     return [
@@ -100,12 +114,42 @@ def load_traffic(model_key: str, ttft_s: float) -> list[Traffic]:
             0.1,
             scale,
         ),
+        Traffic(
+            "steep-diurnal",
+            "ServeGen m-small day 2 rate envelope, 24 h compressed to 2 h (the load doubles "
+            "within 5 min), Azure token lengths",
+            steep_at(1.0),
+            ttft_s,
+            0.1,
+            lambda _requests, factor: steep_at(factor),
+            stress=True,
+        ),
+        Traffic(
+            "azure-redrawn",
+            "Azure LLM conversation trace, rate-scaled with another random draw",
+            azure,
+            ttft_s,
+            0.1,
+            redraw,
+            stress=True,
+        ),
+        Traffic(
+            "azure-small-fleet",
+            f"Azure LLM conversation trace on a small fleet ({SMALL_PEAK_REPLICAS} replicas "
+            f"at its busiest minute)",
+            azure,
+            ttft_s,
+            0.1,
+            redraw,
+            stress=True,
+            peak_replicas=SMALL_PEAK_REPLICAS,
+        ),
     ]
 
 
 def sized(traffic: Traffic, model: str, gpu: str) -> scenario.Scenario:
-    """Calibrate on the token mix, then scale the rate so the busiest minute needs
-    `PEAK_REPLICAS` replicas at the calibrated rate per replica."""
+    """Calibrate on the token mix, then scale the rate so the busiest minute needs the
+    traffic's peak replicas at the calibrated rate per replica."""
     probe = scenario.build(
         traffic.requests,
         model=model,
@@ -120,7 +164,7 @@ def sized(traffic: Traffic, model: str, gpu: str) -> scenario.Scenario:
         minute = int(request.arrival_s // 60)
         per_minute[minute] = per_minute.get(minute, 0) + 1
     peak_rps = max(per_minute.values()) / 60
-    factor = PEAK_REPLICAS * probe.rate_per_replica / peak_rps
+    factor = traffic.peak_replicas * probe.rate_per_replica / peak_rps
     requests = traffic.rescale(traffic.requests, factor)
     return scenario.build(
         requests,
@@ -224,7 +268,8 @@ def write_report(results: list[dict[str, Any]], *, command: str, elapsed: float)
         f"planner's step model, KV cache and cold start; least-requests balancing; metrics "
         f"15 s late). SLO attainment is the fraction of all requests meeting both objectives "
         f"(TTFT and TPOT per request). Each traffic shape is rate-scaled so its busiest "
-        f"minute needs about {PEAK_REPLICAS} replicas; every autoscaler may use up to "
+        f"minute needs about {PEAK_REPLICAS} replicas ({SMALL_PEAK_REPLICAS} on the small "
+        f"fleet); every autoscaler may use up to "
         f"{MAX_REPLICAS} and starts warm, with the replicas the busiest minute of the first "
         f"cold start needs at lmscale's target (as a settled fleet would run). `oracle` is "
         f"the cheaper "
@@ -242,6 +287,7 @@ def write_report(results: list[dict[str, Any]], *, command: str, elapsed: float)
     ]
     for result in results:
         v = result["verdict"]
+        name = result["name"] + (" (stress)" if result["stress"] else "")
         if not v["best_rival"]:
             saving = "no HPA/KEDA setting reaches it"
         elif v["saving_vs_rival"] >= 0:
@@ -249,7 +295,7 @@ def write_report(results: list[dict[str, Any]], *, command: str, elapsed: float)
         else:
             saving = f"{-v['saving_vs_rival']:.0%} more than {v['best_rival']}"
         lines.append(
-            f"| {result['name']} | {v['attainment']:.2%} | {v['vs_oracle']:.2f}x "
+            f"| {name} | {v['attainment']:.2%} | {v['vs_oracle']:.2f}x "
             f"| {saving} | {v['trace_seconds'] / 3600:.2f} h in {v['wall_seconds']:.1f} s "
             f"({v['speedup']:,.0f}x) |"
         )
@@ -257,7 +303,9 @@ def write_report(results: list[dict[str, Any]], *, command: str, elapsed: float)
         "",
         "Targets: attainment >= 99%, GPU-hours <= 1.3x oracle, >= 20% fewer GPU-hours than "
         "the best HPA/KEDA setting at the same attainment, one hour of trace at up to 32 "
-        "replicas in under 10 s.",
+        "replicas in under 10 s. The stress shapes check that the policy does not fit the "
+        "first three: a load that doubles within minutes, another random draw of the Azure "
+        "scaling, and a small fleet. No parameter of the policy is set from them.",
         "",
         "Reading the rivals: DCGM reads near 100% on any busy GPU, so an `hpa-gpu-util` "
         "target at or above 1/(1 + tolerance), about 0.91, never scales up once every GPU "
@@ -315,6 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "name": name,
                     "slug": slug,
                     "description": traffic.description,
+                    "stress": traffic.stress,
                     "requests": len(setup.requests),
                     "trace_seconds": v["trace_seconds"],
                     "ttft_ms": traffic.ttft_s * 1000,
