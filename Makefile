@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 LMSCALE := $(VENV)/bin/lmscale
 
-.PHONY: all venv deps binaries cluster-up cluster-down demo test test-unit test-integration \
+.PHONY: all venv deps binaries cluster-up cluster-down image demo test test-unit test-integration \
         lint crds bench capacity-docs kind-up kind-down clean
 
 all: test
@@ -13,7 +13,7 @@ all: test
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q -e '.[dev,sim]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -32,6 +32,11 @@ cluster-up: venv deps binaries
 cluster-down: venv
 	$(LMSCALE) cluster down
 
+# The operator image (operator/Dockerfile) and the engine stand-in, built with buildah on a
+# Debian base made here (no registry), cached by their inputs, loaded into the real node.
+image: venv deps binaries
+	$(LMSCALE) cluster images
+
 demo: venv deps binaries
 	$(PY) hack/demo.py
 
@@ -42,7 +47,7 @@ test-unit: venv
 	$(PY) -m pytest -q tests/unit
 
 test-integration: venv deps binaries
-	$(PY) -m pytest -q tests/integration tests/e2e
+	$(PY) -m pytest -q tests/e2e tests/integration
 
 lint: venv
 	$(VENV)/bin/ruff check operator tests hack
@@ -57,10 +62,13 @@ capacity-docs: venv
 	$(PY) hack/gen_capacity_doc.py
 
 # Policy benchmark on the real traces (docs/benchmarks.md) and the operator's own speed on
-# the local cluster (docs/operator-benchmarks.md).
+# the local cluster and the activator's on loopback (docs/operator-benchmarks.md).
 bench: venv deps binaries
 	$(PY) hack/bench_policies.py
 	$(PY) hack/bench.py
+	$(PY) hack/bench_fleet.py
+	$(PY) hack/bench_calibration.py
+	$(PY) hack/bench_gateway.py
 
 kind-up: venv
 	bash hack/kind/up.sh

@@ -127,13 +127,16 @@ def main() -> int:
             "crd/languagemodeldeployments.lmscale.dev")
     kubectl(layout, "apply", "-f", "-",
             stdin="apiVersion: v1\nkind: Namespace\nmetadata: {name: demo}\n")
+    # Shifted like the cluster's own ports, so several checkouts can each run the demo.
+    offset = int(os.environ.get("LMSCALE_CLUSTER_PORT_OFFSET", "0"))
+    sim_url = f"http://127.0.0.1:{9400 + offset}"
     env = {**os.environ, "KUBECONFIG": str(layout.kubeconfig),
            "LMSCALE_PROMETHEUS_URL": layout.prometheus_url,
-           "LMSCALE_SCALER_PERIOD_SECONDS": "5", "LMSCALE_METRICS_PORT": "18080"}
+           "LMSCALE_SCALER_PERIOD_SECONDS": "5", "LMSCALE_METRICS_PORT": str(18080 + offset)}
     lmscale = str(REPO / ".venv" / "bin" / "lmscale")
     operator = start("operator", [lmscale, "run", "--standalone", "-A"], env, layout.logs)
     sim = start("sim", [lmscale, "sim", "serve", "--kubeconfig", str(layout.kubeconfig),
-                        "--listen", "127.0.0.1:9400", "--register-targets",
+                        "--listen", sim_url.removeprefix("http://"), "--register-targets",
                         str(layout.prometheus_targets), "--load", f"trace:{TRACE}@{args.speed}x"],
                 env, layout.logs)
     rows: list[dict[str, Any]] = []
@@ -144,7 +147,7 @@ def main() -> int:
         started = time.monotonic()
         with Live(view(rows), console=console, refresh_per_second=2) as live:
             while time.monotonic() - started < args.seconds:
-                rows.append(sample(layout, "http://127.0.0.1:9400", started))
+                rows.append(sample(layout, sim_url, started))
                 live.update(view(rows))
                 time.sleep(2)
         console.print(kubectl(layout, "get", "lmd,deploy,pods", "-n", "demo", "-o", "wide"))

@@ -7,7 +7,7 @@ scratch="$(mktemp -d)"
 trap 'chmod -R u+w "$scratch" 2>/dev/null; rm -rf "$scratch"' EXIT
 export GOCACHE="$scratch/gocache" GOMODCACHE="$scratch/gomod" LMSCALE_BIN_CACHE="$scratch/bin"
 total_start=$(date +%s)
-for component in kubernetes etcd kwok helm; do
+for component in kubernetes etcd kwok helm prometheus; do
   start=$(date +%s)
   bash "$here/localcluster/build.sh" "$component" >/dev/null
   echo "$component: $(( $(date +%s) - start )) s"

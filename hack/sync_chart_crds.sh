@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Copies the generated CRDs (crds/*.yaml, written by `lmscale crd`) into the Helm chart's
 # crds/, byte for byte. Run after regenerating the CRDs; tests/unit/chart/test_chart_crds.py
-# fails while the two copies differ. The chart's own kopf peering CRDs are left alone.
+# fails while the two copies differ.
 #   usage: hack/sync_chart_crds.sh [--check]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"

@@ -10,10 +10,12 @@ never skip.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,12 +100,12 @@ def kubeconfig_path(cluster: ClusterHandle) -> Path:
 
 @pytest.fixture(scope="session")
 def kube_api(cluster: ClusterHandle, lmscale_crds: None) -> Iterator[Any]:
-    """A kubernetes ApiClient for the cluster, with lmscale's CRDs installed."""
-    from kubernetes import config
+    """lmscale's own client for the cluster, with lmscale's CRDs installed."""
+    from lmscale.k8s.client import Kube, make_api_client
 
-    api_client = config.new_client_from_config(config_file=str(cluster.kubeconfig))
-    yield api_client
-    api_client.close()
+    transport = make_api_client(cluster.kubeconfig)
+    yield Kube(transport)
+    transport.close()
 
 
 @pytest.fixture
@@ -169,11 +171,57 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# The session's operator, once a test has started it (see `own_operators_only`).
+_SESSION_OPERATORS: list[OperatorProcess] = []
+
+
 @pytest.fixture(scope="session")
 def operator(cluster: ClusterHandle, lmscale_crds: None,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """One lmscale operator for the whole session; tests isolate by namespace."""
     process = OperatorProcess(cluster, tmp_path_factory.mktemp("operator") / "operator.log")
     process.start()
+    _SESSION_OPERATORS.append(process)
     yield process
+    _SESSION_OPERATORS.remove(process)
     process.stop()
+
+
+@pytest.fixture
+def own_operators_only() -> Iterator[None]:
+    """For tests that run operators of their own: the session's operator serves every
+    namespace, so it would act on theirs too (writes, Events, takeovers). It is stopped for
+    the test and started again after."""
+    paused = [p for p in _SESSION_OPERATORS if p.process is not None]
+    for process in paused:
+        process.stop()
+    yield
+    for process in paused:
+        process.start()
+
+
+def _helm_binary() -> str:
+    if explicit := os.environ.get("HELM"):
+        return explicit
+    from lmscale.devcluster import binaries
+
+    return str(binaries.find("helm", hack=REPO / "hack" / "localcluster"))
+
+
+@pytest.fixture(scope="session")
+def helm(kubeconfig_path: Path) -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
+    binary = _helm_binary()
+    # Helm keeps its own cache and config; keep them out of the user's home.
+    home = Path(tempfile.mkdtemp(prefix="lmscale-helm-"))
+    env = {**os.environ, "HELM_CACHE_HOME": str(home / "cache"),
+           "HELM_CONFIG_HOME": str(home / "config"), "HELM_DATA_HOME": str(home / "data")}
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([binary, "--kubeconfig", str(kubeconfig_path), *args],
+                                capture_output=True, text=True, env=env, timeout=300)
+        if check and result.returncode != 0:
+            raise AssertionError(f"helm {' '.join(args)}: {result.stderr}")
+        return result
+
+    yield run
+    shutil.rmtree(home, ignore_errors=True)

@@ -10,6 +10,11 @@ GQA), so SDPA reads every cached key and value once. It leaves out what an engin
 the CPU (scheduling, sampling, input preparation): the planner's `step_overhead_s`.
 
     python3 hack/calibrate/decode_step_bench.py --out DIR     # writes DIR/decode_step.json
+
+Other model sizes: `--model KEY --shape LAYERS,HIDDEN,HEADS,KV_HEADS,HEAD_DIM,FFN,VOCAB`
+(the catalog's fields, `operator/lmscale/planner/data/models.yaml`), e.g. Llama-3.2-1B:
+`--model llama-3.2-1b --shape 16,2048,32,8,64,8192,128256`. Commit the JSON as
+`docs/calibration/<gpu>-decode-step-<KEY>.json`: the planner's error table picks it up.
 """
 
 from __future__ import annotations
@@ -32,7 +37,13 @@ def main() -> int:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".")))
+    parser.add_argument("--model", default="llama-3.1-8b", help="catalog key of the shape")
+    parser.add_argument("--shape", help="LAYERS,HIDDEN,HEADS,KV_HEADS,HEAD_DIM,FFN,VOCAB")
     args = parser.parse_args()
+    global LAYERS, HIDDEN, HEADS, KV_HEADS, HEAD_DIM, FFN, VOCAB
+    if args.shape:
+        LAYERS, HIDDEN, HEADS, KV_HEADS, HEAD_DIM, FFN, VOCAB = (
+            int(v) for v in args.shape.split(","))
     torch.manual_seed(0)
     dev, bf16 = "cuda", torch.bfloat16
 
@@ -156,6 +167,8 @@ def main() -> int:
             results["attention"].append({"tokens": tokens, "error": repr(error)[:400]})
         print(f"attention t={tokens}: {results['attention'][-1]}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
+    results["model"] = args.model
+    results["shape"] = [LAYERS, HIDDEN, HEADS, KV_HEADS, HEAD_DIM, FFN, VOCAB]
     (args.out / "decode_step.json").write_text(json.dumps(results, indent=1))
     return 0
 

@@ -58,6 +58,19 @@ class OperatorMetrics:
             buckets=_CYCLE_BUCKETS,
             registry=r,
         )
+        self.calibrations = Counter(
+            f"{PREFIX}_calibrations_total",
+            "Calibrations of the per-replica target by source: computed on the engine model, "
+            "or persisted (read back from a resource's status after a restart or a new leader).",
+            ["source"],
+            registry=r,
+        )
+        self.calibration_cpu_seconds = Histogram(
+            f"{PREFIX}_calibration_cpu_seconds",
+            "CPU time of one calibration computed on the engine model.",
+            buckets=(0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0),
+            registry=r,
+        )
         self.desired_replicas = Gauge(
             f"{PREFIX}_desired_replicas",
             "Replicas the autoscaler wants, per LanguageModelDeployment.",
@@ -79,11 +92,23 @@ class OperatorMetrics:
             "slo_ttft_p95_seconds": "The TTFT p95 objective (slo.ttftP95Ms), in seconds.",
             "observed_gpu_utilization_ratio": "Mean GPU utilisation (DCGM) last read, 0-1.",
             "metrics_available": "1 when the autoscaler has fresh load metrics, else 0.",
+            "scaling_headroom_ratio": "The learned rise of arrivals within one reaction time "
+            "that the fleet keeps capacity for (1: none yet).",
+            "fleet_cost_per_hour": "Catalog price of an hour of the placed replicas of every "
+            "GPU type (accelerator.type and its fallbacks).",
         }
         self.model_gauges = {
             key: Gauge(f"{PREFIX}_{key}", text, ["namespace", "name"], registry=r)
             for key, text in per_model.items()
         }
+        self.ttft_objective_bucket = Gauge(
+            f"{PREFIX}_slo_ttft_bucket_info",
+            "1 for the engine's TTFT histogram bucket (le) the error budget counts against: "
+            "the largest bound at or under slo.ttftP95Ms.",
+            ["namespace", "name", "le"],
+            registry=r,
+        )
+        self._objective_le: dict[tuple[str, str], str] = {}
 
     def observe_model(self, namespace: str, name: str, **values: float | None) -> None:
         """Per-model gauges for the dashboard and alerts; None leaves a gauge out."""
@@ -95,6 +120,11 @@ class OperatorMetrics:
             else:
                 gauge.labels(namespace=namespace, name=name).set(value)
 
+    def record_calibration(self, source: str, seconds: float) -> None:
+        self.calibrations.labels(source=source).inc()
+        if source == "computed":
+            self.calibration_cpu_seconds.observe(seconds)
+
     def record_decision(self, *, direction: str, reason: str) -> None:
         self.decisions.labels(direction=direction, reason=reason).inc()
 
@@ -102,11 +132,31 @@ class OperatorMetrics:
         self.desired_replicas.labels(namespace=namespace, name=name).set(desired)
         self.current_replicas.labels(namespace=namespace, name=name).set(current)
 
+    def set_ttft_objective(self, namespace: str, name: str, *, le: str | None) -> None:
+        """Publish which TTFT bucket the error budget uses for this model (None: none)."""
+        old = self._objective_le.pop((namespace, name), None)
+        if old is not None and old != le:
+            with contextlib.suppress(KeyError):
+                self.ttft_objective_bucket.remove(namespace, name, old)
+        if le is not None:
+            self._objective_le[(namespace, name)] = le
+            self.ttft_objective_bucket.labels(namespace=namespace, name=name, le=le).set(1)
+
     def forget(self, namespace: str, name: str) -> None:
         """Drop a deleted resource's gauges so they do not report forever."""
         for gauge in (self.desired_replicas, self.current_replicas, *self.model_gauges.values()):
             with contextlib.suppress(KeyError):
                 gauge.remove(namespace, name)
+        self.set_ttft_objective(namespace, name, le=None)
+
+    def clear_model_gauges(self) -> None:
+        """Drop every per-model gauge. Call it where the scaling loop stops
+        (leadership lost, shutdown): a paused operator must not keep exporting
+        frozen values next to the active one's, or alerts read both."""
+        for gauge in (self.desired_replicas, self.current_replicas,
+                      *self.model_gauges.values(), self.ttft_objective_bucket):
+            gauge.clear()
+        self._objective_le.clear()
 
 
 _default: OperatorMetrics | None = None

@@ -56,6 +56,11 @@ class MetricsSettings:
     namespace_label: str = "namespace"
     pod_label: str = "pod"
     deployment_label: str = "lmscale_dev_deployment"
+    # The model pod's namespace and name on DCGM series, when they differ from the above:
+    # NVIDIA's GPU Operator ServiceMonitor (honorLabels off) renames the exporter's
+    # `namespace` and `pod` to `exported_namespace` and `exported_pod`. None: the same.
+    dcgm_namespace_label: str | None = None
+    dcgm_pod_label: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,12 +89,14 @@ class KopfSettings:
     """What kopf watches and how replicas of the operator coordinate."""
 
     watch_namespaces: tuple[str, ...] = ()  # empty: the whole cluster
-    peering: str = "lmscale"
+    # The coordination.k8s.io Lease the replicas elect a leader on, and its namespace.
+    lease: str = "lmscale"
+    lease_namespace: str = "default"
 
     @property
     def standalone(self) -> bool:
-        """`standalone` turns peering off (one operator replica, no peering resource)."""
-        return self.peering == STANDALONE
+        """`standalone` turns leader election off (one operator replica, no Lease)."""
+        return self.lease == STANDALONE
 
     @property
     def cluster_wide(self) -> bool:
@@ -118,6 +125,8 @@ class OperatorSettings:
                 deployment_label=env.get(
                     "LMSCALE_DEPLOYMENT_LABEL", "lmscale_dev_deployment", _label
                 ),
+                dcgm_namespace_label=env.get("LMSCALE_DCGM_NAMESPACE_LABEL", None, _label),
+                dcgm_pod_label=env.get("LMSCALE_DCGM_POD_LABEL", None, _label),
             ),
             scaler=ScalerSettings(
                 period_seconds=env.get("LMSCALE_SCALER_PERIOD_SECONDS", 10.0, _positive),
@@ -129,7 +138,10 @@ class OperatorSettings:
             ),
             kopf=KopfSettings(
                 watch_namespaces=env.get("LMSCALE_WATCH_NAMESPACES", (), _namespaces),
-                peering=env.get("LMSCALE_PEERING", "lmscale", _peering),
+                lease=env.get("LMSCALE_LEASE", "lmscale", _object_name),
+                lease_namespace=env.get("LMSCALE_LEASE_NAMESPACE",
+                                        env.get("POD_NAMESPACE", "default", _namespace),
+                                        _namespace),
             ),
         )
 
@@ -252,8 +264,40 @@ def _namespaces(raw: str) -> tuple[str, ...]:
     return names
 
 
-def _peering(raw: str) -> str:
-    # kopf's peering resource is a Kubernetes object name (RFC 1123 subdomain).
+def _namespace(raw: str) -> str:
+    if not _NAMESPACE_NAME.match(raw):
+        raise ValueError("not a namespace name (RFC 1123 label)")
+    return raw
+
+
+def _object_name(raw: str) -> str:
+    # The Lease is a Kubernetes object name (RFC 1123 subdomain).
     if not re.match(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", raw):
         raise ValueError("expected a Kubernetes object name, or 'standalone'")
     return raw
+
+
+def endpoint_picker_image(environ: Mapping[str, str] | None = None) -> str | None:
+    """LMSCALE_ENDPOINT_PICKER_IMAGE (the chart's routing.endpointPickerImage), None if unset.
+
+    Read where the children are rendered, as routing.mode inferencePool needs it.
+    """
+    raw = (os.environ if environ is None else environ).get("LMSCALE_ENDPOINT_PICKER_IMAGE", "")
+    return raw.strip() or None
+
+
+def activator_service(environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+    """LMSCALE_ACTIVATOR_SERVICE, `namespace/name` of the activator's Service, None if unset.
+
+    Set by the chart with activator.enabled. Without it no model is put behind the activator:
+    every Service selects its pods, as before there was one.
+    """
+    raw = (os.environ if environ is None else environ).get("LMSCALE_ACTIVATOR_SERVICE", "")
+    raw = raw.strip()
+    if not raw:
+        return None
+    namespace, sep, name = raw.partition("/")
+    if not sep or not _NAMESPACE_NAME.match(namespace) or not _NAMESPACE_NAME.match(name):
+        raise SettingsError("LMSCALE_ACTIVATOR_SERVICE", raw,
+                            "expected NAMESPACE/NAME of the activator's Service")
+    return namespace, name

@@ -14,8 +14,6 @@ import contextlib
 import dataclasses
 import http.server
 import json
-import os
-import shutil
 import subprocess
 import threading
 import time
@@ -117,9 +115,10 @@ class FakeExporter(Collector):
         now = time.time()
         with self._lock:
             for name, series in self._gauges.items():
-                family = GaugeMetricFamily(name, name, labels=_label_names(series))
+                names = _label_names(series)
+                family = GaugeMetricFamily(name, name, labels=names)
                 for key, (value, timestamp) in series.items():
-                    family.add_metric([v for _, v in key], value, timestamp=timestamp)
+                    family.add_metric(_values(key, names), value, timestamp=timestamp)
                 yield family
             for name, hseries in self._histograms.items():
                 hfamily = HistogramMetricFamily(name, name, labels=_label_names(hseries))
@@ -168,10 +167,15 @@ def _key(labels: Mapping[str, str]) -> LabelSet:
 
 
 def _label_names(series: Mapping[LabelSet, object]) -> list[str]:
-    names = {name for key in series for name, _ in key}
-    if any(tuple(n for n, _ in key) != tuple(sorted(names)) for key in series):
-        raise ValueError("all series of one metric need the same label names")
-    return sorted(names)
+    """Every label name of a metric's series (one family has one list of names)."""
+    return sorted({name for key in series for name, _ in key})
+
+
+def _values(key: LabelSet, names: list[str]) -> list[str]:
+    """A series' label values in the family's order; "" (absent to Prometheus) for the
+    names only other series carry."""
+    labels = dict(key)
+    return [labels.get(name, "") for name in names]
 
 
 @dataclasses.dataclass
@@ -188,12 +192,9 @@ class PrometheusServer:
 
 
 def prometheus_binary() -> str:
-    binary = os.environ.get("LMSCALE_PROMETHEUS_BIN") or shutil.which("prometheus")
-    if not binary:
-        pytest.fail(
-            "prometheus not found: apt-get install prometheus, or set LMSCALE_PROMETHEUS_BIN"
-        )
-    return binary
+    from lmscale.devcluster import binaries
+
+    return str(binaries.prometheus(Path(__file__).resolve().parents[2] / "hack" / "localcluster"))
 
 
 def start_prometheus(data: Path, exporter_port: int) -> PrometheusServer:

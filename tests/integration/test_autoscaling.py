@@ -11,7 +11,6 @@ import math
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,16 +63,6 @@ class LiveSimulator:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=20)
-
-
-@pytest.fixture(scope="module")
-def simulator(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory
-              ) -> Iterator[LiveSimulator]:
-    if cluster.prometheus_targets is None:
-        pytest.skip("the live simulator registers with the local cluster's Prometheus")
-    sim = LiveSimulator(cluster, tmp_path_factory.mktemp("sim") / "sim.log")
-    yield sim
-    sim.stop()
 
 
 def scaled_lmd(name: str = "chat") -> dict[str, Any]:
@@ -259,10 +248,11 @@ def test_prompt_heavy_load_scales_on_the_prompt_token_floor(
     cluster: ClusterHandle, operator: OperatorProcess, simulator: LiveSimulator, namespace: str
 ) -> None:
     # Calibrated (no target of its own), so the floor is on; a loose SLO keeps the in-flight
-    # target far above what this load puts in flight.
+    # target far above what this load puts in flight, and long prefills stretch the gaps
+    # between tokens far less than a loose TPOT objective (which would push first).
     lmd = scaled_lmd()
     del lmd["spec"]["scaling"]["targetInFlightPerReplica"]
-    lmd["spec"]["slo"] |= {"meanPromptTokens": 256, "meanOutputTokens": 256}
+    lmd["spec"]["slo"] |= {"meanPromptTokens": 256, "meanOutputTokens": 256, "tpotP95Ms": 2000}
     apply(cluster, namespace, lmd)
     timeline = ReplicaTimeline(cluster, namespace)
     wait_for(lambda: status(cluster, namespace).get("readyReplicas") == 1, timeout=60,
@@ -271,7 +261,7 @@ def test_prompt_heavy_load_scales_on_the_prompt_token_floor(
     wait_for(lambda: "autoscaling" in status(cluster, namespace).get("capacityPlan", {}),
              timeout=60, message="calibrated target published")
     autoscaling = status(cluster, namespace)["capacityPlan"]["autoscaling"]
-    per_replica = autoscaling["prompt_tokens_per_second_per_replica"]
+    per_replica = autoscaling["promptTokensPerSecondPerReplica"]
     # Long prompts, short answers: 1.3 replicas' worth of prefill past the tolerance band, light
     # enough that one replica still meets the TTFT objective (no SLO push).
     prompt = 3000
@@ -286,5 +276,89 @@ def test_prompt_heavy_load_scales_on_the_prompt_token_floor(
     metrics = status(cluster, namespace)["metrics"]
     assert metrics["promptTokensPerSecond"] > per_replica * 1.1
     in_flight = metrics["waiting"] + metrics["running"]
-    assert in_flight < autoscaling["target_in_flight_per_replica"]  # in-flight alone: 1 replica
+    assert in_flight < autoscaling["targetInFlightPerReplica"]  # in-flight alone: 1 replica
     assert timeline.settle(cycles=10, timeout=120) == 2
+
+
+def test_burst_after_an_idle_spell_scales_up_once_to_what_the_arrivals_need(
+    cluster: ClusterHandle, operator: OperatorProcess, simulator: LiveSimulator, namespace: str
+) -> None:
+    """A warm fleet of 2 sits idle, then arrivals jump to 4 replicas' worth at the band top.
+
+    Sized on arrivals (completions plus the rise of in-flight), the fleet goes up to what
+    that rate needs and stops there, though the queue on the 2 old replicas keeps growing
+    for the whole cold start of the new ones: every scale-up is decided before the first
+    new replica is ready, and none exceeds the rate's need plus one tolerance band for the
+    backlog plus the 2 old replicas, which its queue keeps from new arrivals. (Sized on
+    in-flight counts, the same burst went on asking for replicas.)
+    """
+    cold_start = 75
+    lmd = scaled_lmd()
+    del lmd["spec"]["scaling"]["targetInFlightPerReplica"]
+    lmd["spec"]["scaling"] |= {"minReplicas": 2, "maxReplicas": 16}
+    lmd["spec"]["engine"]["podAnnotations"] = {
+        "pod-ready.stage.kwok.x-k8s.io/delay": f"{cold_start}s"}
+    lmd["spec"]["slo"] |= {"meanPromptTokens": 512, "meanOutputTokens": 128}
+    apply(cluster, namespace, lmd)
+    timeline = ReplicaTimeline(cluster, namespace)
+    wait_for(lambda: status(cluster, namespace).get("readyReplicas") == 2,
+             timeout=cold_start + 90, message="the warm fleet ready")
+    wait_for(lambda: "autoscaling" in status(cluster, namespace).get("capacityPlan", {}),
+             timeout=60, message="calibrated target published")
+    band_top = status(cluster, namespace)["capacityPlan"]["autoscaling"][
+        "requestsPerSecondPerReplica"]
+    time.sleep(20)  # the idle spell: no request at all
+    assert timeline.sample() == 2
+
+    simulator.set_load(namespace, "chat", 4 * band_top, prompt_tokens=512, output_tokens=128)
+    burst = time.monotonic()
+    timeline.wait(lambda r: r > 2, timeout=60, message="scale-up on the burst")
+    first_ready = None
+    while time.monotonic() - burst < cold_start + 90:
+        timeline.sample()
+        if first_ready is None and (status(cluster, namespace).get("readyReplicas") or 0) > 2:
+            first_ready = time.monotonic()
+        time.sleep(1.0)
+    settled = timeline.settle(cycles=10, timeout=120)
+
+    # The rate per replica at the target lies between the band top over (1 + tolerance)
+    # and the band top (the load curve is concave), so 4 band tops need 4 to 4.4 replicas;
+    # the backlog adds at most one tolerance band and the 2 replicas that hold it: 7 at most.
+    assert 4 <= settled <= 7, timeline.samples[-20:]
+    after_burst = [r for t, r in timeline.samples if t >= burst]
+    assert max(after_burst) <= 7, after_burst
+    assert all(b >= a for a, b in zip(after_burst, after_burst[1:], strict=False)), after_burst
+    assert first_ready is not None
+    last_up = max(t for (t, a), (_, b) in zip(timeline.samples, timeline.samples[1:],
+                                               strict=False) if b > a)
+    assert last_up < first_ready + 2, "a scale-up chased the queue built during the cold start"
+    scaled = [e for e in items(cluster, namespace, "events") if e.get("reason") == "Scaled"]
+    assert any("requests/s arriving" in e["message"] for e in scaled), scaled
+    metrics = status(cluster, namespace)["metrics"]
+    assert metrics["completionsPerSecond"] > 0
+
+
+def test_tpot_over_its_objective_grows_the_fleet_while_ttft_is_fine(
+    cluster: ClusterHandle, operator: OperatorProcess, simulator: LiveSimulator, namespace: str
+) -> None:
+    # An in-flight target this load never reaches and a loose TTFT objective: only the
+    # inter-token latency histogram (vllm:inter_token_latency_seconds) can push. One H100
+    # decodes an 8B model in about 8 ms a token, over a 5 ms objective.
+    lmd = scaled_lmd()
+    lmd["spec"]["slo"] = {"ttftP95Ms": 5000, "tpotP95Ms": 5}
+    lmd["spec"]["scaling"]["targetInFlightPerReplica"] = 500
+    apply(cluster, namespace, lmd)
+    timeline = ReplicaTimeline(cluster, namespace)
+    wait_for(lambda: status(cluster, namespace).get("readyReplicas") == 1, timeout=60,
+             message="first replica ready")
+    simulator.set_load(namespace, "chat", 2)
+
+    timeline.wait(lambda r: r >= 2, timeout=120, message="scale-up on the TPOT breach")
+
+    scaled = [e for e in items(cluster, namespace, "events") if e.get("reason") == "Scaled"]
+    assert scaled and scaled[0]["message"].startswith("scaled 1 -> ")
+    assert "TPOT p95" in scaled[0]["message"] and "over the 5 ms target" in scaled[0]["message"]
+    metrics = status(cluster, namespace)["metrics"]
+    assert metrics["tpotP95Seconds"] > 0.005 * 1.1
+    assert metrics["ttftP95Seconds"] < 5.0  # TTFT met: the push is TPOT's alone
+    assert metrics["waiting"] + metrics["running"] < 500

@@ -1,5 +1,6 @@
 """The chart against a real API server: server-side dry-run, helm install, RBAC proven by
-impersonating the chart's ServiceAccount, and two peered operator processes.
+kubectl's impersonation (access reviews) and the operator run with a real token of the
+chart's ServiceAccount, and two operator processes electing a leader on a Lease.
 
 Each test installs its own release into its own namespace, with `watchNamespaces` set to that
 namespace, so cluster-scoped names never collide between tests and everything the operator
@@ -11,12 +12,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,46 +26,11 @@ import yaml
 
 from tests.conftest import ClusterHandle, free_port
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("own_operators_only")]
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "lmscale"
 EXAMPLE = REPO / "examples" / "qwen2.5-7b-l4-tgi" / "lmd.yaml"
-
-
-def _helm_binary() -> str:
-    if explicit := os.environ.get("HELM"):
-        return explicit
-    from lmscale.devcluster import binaries
-
-    return str(binaries.find("helm", hack=REPO / "hack" / "localcluster"))
-
-
-@pytest.fixture(scope="session")
-def helm(kubeconfig_path: Path) -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
-    binary = _helm_binary()
-    # Helm keeps its own cache and config; keep them out of the user's home.
-    home = Path(tempfile.mkdtemp(prefix="lmscale-helm-"))
-    env = {**os.environ, "HELM_CACHE_HOME": str(home / "cache"),
-           "HELM_CONFIG_HOME": str(home / "config"), "HELM_DATA_HOME": str(home / "data")}
-
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([binary, "--kubeconfig", str(kubeconfig_path), *args],
-                                capture_output=True, text=True, env=env, timeout=300)
-        if check and result.returncode != 0:
-            raise AssertionError(f"helm {' '.join(args)}: {result.stderr}")
-        return result
-
-    yield run
-    shutil.rmtree(home, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def peering_crds(cluster: ClusterHandle) -> None:
-    """kopf's peering CRDs from the chart (the LanguageModelDeployment CRD is the session's)."""
-    cluster.kubectl("apply", "--server-side", "-f", str(CHART / "crds" / "kopf.dev_peerings.yaml"))
-    for name in ("clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
 
 
 def _release(namespace: str) -> str:
@@ -80,11 +45,13 @@ def _values(namespace: str, *extra: str) -> list[str]:
 
 @pytest.fixture
 def release(helm: Callable[..., subprocess.CompletedProcess[str]], namespace: str,
-            peering_crds: None) -> Iterator[str]:
-    """The chart installed into the test namespace, serving only that namespace."""
+            lmscale_crds: None, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The chart installed into the test namespace, serving only that namespace; a test
+    marked `chart_values("key=value", ...)` adds values."""
     name = _release(namespace)
+    marker = request.node.get_closest_marker("chart_values")
     helm("install", name, str(CHART), "--namespace", namespace, "--skip-crds",
-         *_values(namespace))
+         *_values(namespace, *(marker.args if marker else ())))
     yield name
     helm("uninstall", name, "--namespace", namespace, "--wait", "--timeout", "60s", check=False)
 
@@ -112,7 +79,7 @@ def _can(cluster: ClusterHandle, namespace: str, release: str, verb: str, resour
 @pytest.mark.parametrize("mode", ["cluster-wide", "namespaced"])
 def test_rendered_chart_passes_server_side_dry_run(
         cluster: ClusterHandle, helm: Callable[..., subprocess.CompletedProcess[str]],
-        namespace: str, peering_crds: None, mode: str) -> None:
+        namespace: str, mode: str) -> None:
     sets = _values(namespace) if mode == "namespaced" else []
     rendered = helm("template", _release(namespace), str(CHART), "--namespace", namespace,
                     *sets).stdout
@@ -123,6 +90,32 @@ def test_rendered_chart_passes_server_side_dry_run(
     assert "serverside-applied (server dry run)" in result.stdout
 
 
+def test_monitoring_objects_pass_the_prometheus_operators_own_schemas(
+        cluster: ClusterHandle, helm: Callable[..., subprocess.CompletedProcess[str]],
+        namespace: str) -> None:
+    """PodMonitor, ServiceMonitor and PrometheusRule against the Prometheus Operator's CRDs
+    (from its Go module, installed by the local cluster), as kube-prometheus-stack has them."""
+    sets = ["podMonitor.enabled=true", "metrics.serviceMonitor.enabled=true",
+            "prometheusRule.enabled=true", "podMonitor.labels.release=kube-prometheus-stack",
+            "activator.enabled=true", "activator.serviceMonitor.enabled=true"]
+    rendered = helm("template", _release(namespace), str(CHART), "--namespace", namespace,
+                    *[arg for item in sets for arg in ("--set", item)]).stdout
+    monitoring = [doc for doc in yaml.safe_load_all(rendered)
+                  if doc and doc["apiVersion"].startswith("monitoring.coreos.com/")]
+    assert {doc["kind"] for doc in monitoring} == {"PodMonitor", "ServiceMonitor",
+                                                    "PrometheusRule"}
+    result = cluster.kubectl("apply", "--server-side", "--dry-run=server", "-n", namespace,
+                             "-f", "-", stdin=yaml.safe_dump_all(monitoring))
+    assert len(monitoring) == 4  # the operator's ServiceMonitor and the activator's
+    assert result.stdout.count("serverside-applied (server dry run)") == 4, result.stdout
+    # The schemas are strict: a field the Prometheus Operator does not know is refused.
+    broken = [{**doc, "spec": {**doc["spec"], "podTargetLabel": ["typo"]}}
+              for doc in monitoring if doc["kind"] == "PodMonitor"]
+    refused = cluster.kubectl("apply", "--server-side", "--dry-run=server", "-n", namespace,
+                              "-f", "-", stdin=yaml.safe_dump_all(broken), check=False)
+    assert refused.returncode != 0 and "podTargetLabel" in refused.stderr, refused
+
+
 def test_helm_install_creates_the_operator(cluster: ClusterHandle, namespace: str,
                                            release: str) -> None:
     deployment = json.loads(cluster.kubectl("get", "deployment", release, "-n", namespace,
@@ -131,7 +124,7 @@ def test_helm_install_creates_the_operator(cluster: ClusterHandle, namespace: st
     assert deployment["spec"]["replicas"] == 2
     assert pod["serviceAccountName"] == release
     assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
-    cluster.kubectl("get", "kopfpeering", release, "-n", namespace)
+    cluster.kubectl("get", "role", f"{release}-leader-election", "-n", namespace)
     cluster.kubectl("get", "role", release, "-n", namespace)
     cluster.kubectl("get", "clusterrole", f"{release}-cluster")
 
@@ -160,6 +153,8 @@ ALLOWED = [
     ("create", "services"), ("create", "persistentvolumeclaims"),
     ("create", "ingresses.networking.k8s.io"), ("create", "poddisruptionbudgets.policy"),
     ("patch", "pods"), ("create", "events"), ("create", "events.events.k8s.io"),
+    # a slice to remove when a model leaves the activator
+    ("get", "endpointslices.discovery.k8s.io"), ("delete", "endpointslices.discovery.k8s.io"),
 ]
 REFUSED = [
     ("get", "secrets"), ("list", "secrets"), ("watch", "secrets"),
@@ -168,6 +163,8 @@ REFUSED = [
     ("delete", "pods"), ("create", "pods"), ("create", "pods/exec"),
     ("patch", "configmaps"), ("create", "roles.rbac.authorization.k8s.io"),
     ("create", "serviceaccounts/token"), ("create", "statefulsets.apps"),
+    # writing slices (any Service's traffic) only with activator.enabled
+    ("create", "endpointslices.discovery.k8s.io"), ("patch", "endpointslices.discovery.k8s.io"),
 ]
 
 
@@ -176,11 +173,16 @@ def test_service_account_may_do_what_the_operator_needs(
     missing = [(verb, res) for verb, res in ALLOWED
                if not _can(cluster, namespace, release, verb, res, in_namespace=namespace)]
     assert not missing
-    # Peering: only the release's own peering object may be written.
-    assert _can(cluster, namespace, release, "patch", f"kopfpeerings.kopf.dev/{release}",
-                in_namespace=namespace)
-    assert not _can(cluster, namespace, release, "patch", "kopfpeerings.kopf.dev/other",
+    # Leader election: only the release's own Lease may be renewed, in its own namespace.
+    for verb in ("get", "update"):
+        assert _can(cluster, namespace, release, verb, f"leases.coordination.k8s.io/{release}",
                     in_namespace=namespace)
+    assert _can(cluster, namespace, release, "create", "leases.coordination.k8s.io",
+                in_namespace=namespace)
+    assert not _can(cluster, namespace, release, "update", "leases.coordination.k8s.io/other",
+                    in_namespace=namespace)
+    assert not _can(cluster, namespace, release, "delete",
+                    f"leases.coordination.k8s.io/{release}", in_namespace=namespace)
     for verb, res in [("list", "customresourcedefinitions.apiextensions.k8s.io"),
                       ("watch", "namespaces")]:
         assert _can(cluster, namespace, release, verb, res), (verb, res)
@@ -206,29 +208,34 @@ def test_service_account_is_refused_everything_else(
 # --- the operator itself, run as the chart's ServiceAccount -----------------------------------
 
 
-def _impersonating_kubeconfig(kubeconfig: Path, account: str, directory: Path) -> Path:
-    """A copy of the admin kubeconfig that acts as `account` (users[].user.as)."""
+def _token_kubeconfig(cluster: ClusterHandle, kubeconfig: Path, namespace: str,
+                      account: str, directory: Path) -> Path:
+    """A kubeconfig that authenticates with a real token of the ServiceAccount (as a pod's
+    would), not impersonation: the Python client ignores `users[].user.as`."""
+    token = cluster.kubectl("create", "token", account, "-n", namespace,
+                            "--duration=1h").stdout.strip()
     config = yaml.safe_load(kubeconfig.read_text())
-    for user in config["users"]:
-        user["user"]["as"] = account
+    config["users"] = [{"name": account, "user": {"token": token}}]
+    for context in config["contexts"]:
+        context["context"]["user"] = account
     path = directory / "operator.kubeconfig"
     path.write_text(yaml.safe_dump(config))
     return path
 
 
 @contextlib.contextmanager
-def _operator(kubeconfig: Path, namespace: str, *, peering: str, priority: int,
-              log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def _operator(kubeconfig: Path, namespace: str, *, lease: str, log: Path,
+              pod_name: str = "", **extra_env: str) -> Iterator[subprocess.Popen[bytes]]:
     """One `lmscale run` process, as the chart runs it, on free local ports."""
     health = free_port()
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig),
+    env = {**os.environ, **extra_env, "KUBECONFIG": str(kubeconfig),
            "LMSCALE_METRICS_PORT": str(free_port()), "LMSCALE_HEALTH_PORT": str(health),
-           "LMSCALE_LOG_FORMAT": "text", "LMSCALE_LOG_LEVEL": "INFO"}
+           "LMSCALE_LOG_FORMAT": "text", "LMSCALE_LOG_LEVEL": "INFO",
+           "POD_NAMESPACE": namespace, "POD_NAME": pod_name or log.stem}
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "lmscale", "run", f"--namespace={namespace}",
-             f"--peering={peering}", f"--priority={priority}",
-             f"--liveness=http://127.0.0.1:{health}/healthz"],
+             f"--lease={lease}", f"--liveness=http://127.0.0.1:{health}/healthz"],
             env=env, stdout=out, stderr=subprocess.STDOUT,
         )
         try:
@@ -270,10 +277,9 @@ def _children_exist(cluster: ClusterHandle, namespace: str, name: str) -> bool:
 def test_operator_reconciles_with_only_the_charts_rbac(
         cluster: ClusterHandle, kubeconfig_path: Path, namespace: str, release: str,
         tmp_path: Path) -> None:
-    account = f"system:serviceaccount:{namespace}:{release}"
-    kubeconfig = _impersonating_kubeconfig(kubeconfig_path, account, tmp_path)
+    kubeconfig = _token_kubeconfig(cluster, kubeconfig_path, namespace, release, tmp_path)
     log = tmp_path / "operator.log"
-    with _operator(kubeconfig, namespace, peering=release, priority=100, log=log):
+    with _operator(kubeconfig, namespace, lease=release, log=log):
         _apply_example(cluster, namespace, "rbac-proof")
         _wait_for("the example's Deployment and Service",
                   lambda: _children_exist(cluster, namespace, "rbac-proof"))
@@ -284,27 +290,20 @@ def test_operator_reconciles_with_only_the_charts_rbac(
     assert "403" not in text and "Forbidden" not in text, text[-4000:]
 
 
-def _active(log: Path) -> bool:
-    """Whether kopf's last word on peering in this log was to resume, not to pause.
-
-    kopf starts paused when it finds peers, so a standby that never acted logs neither line.
-    """
-    text = log.read_text(errors="replace")
-    return text.rfind("Resuming operations") > text.rfind("Pausing operations")
-
-
 def _example_files() -> list[Path]:
     return sorted((REPO / "examples").glob("*/lmd.yaml"))
 
 
+# One example routes through an InferencePool: its endpoint picker's Role is a grant the
+# chart gives only when asked.
+@pytest.mark.chart_values("routing.inferencePool=true")
 def test_every_example_reconciles_as_the_service_account(
         cluster: ClusterHandle, kubeconfig_path: Path, namespace: str, release: str,
         tmp_path: Path) -> None:
-    account = f"system:serviceaccount:{namespace}:{release}"
-    kubeconfig = _impersonating_kubeconfig(kubeconfig_path, account, tmp_path)
+    kubeconfig = _token_kubeconfig(cluster, kubeconfig_path, namespace, release, tmp_path)
     log = tmp_path / "operator.log"
     names = [yaml.safe_load(path.read_text())["metadata"]["name"] for path in _example_files()]
-    with _operator(kubeconfig, namespace, peering=release, priority=100, log=log):
+    with _operator(kubeconfig, namespace, lease=release, log=log):
         for path in _example_files():
             cluster.kubectl("apply", "-n", namespace, "-f", str(path))
         for name in names:
@@ -323,36 +322,111 @@ def test_every_example_reconciles_as_the_service_account(
     assert "Forbidden" not in text, text[-4000:]
 
 
-def _peers(cluster: ClusterHandle, namespace: str, name: str) -> dict[str, Any]:
-    body = json.loads(cluster.kubectl("get", "kopfpeering", name, "-n", namespace,
-                                      "-o", "json").stdout)
-    return dict(body.get("status") or {})
+def _holder(cluster: ClusterHandle, namespace: str, name: str) -> str:
+    result = cluster.kubectl("get", "lease", name, "-n", namespace, "-o", "json", check=False)
+    if result.returncode != 0:
+        return ""
+    return str((json.loads(result.stdout).get("spec") or {}).get("holderIdentity") or "")
 
 
 def test_two_operators_one_acts_and_the_other_takes_over(
         cluster: ClusterHandle, kubeconfig_path: Path, namespace: str, release: str,
         tmp_path: Path) -> None:
-    account = f"system:serviceaccount:{namespace}:{release}"
-    kubeconfig = _impersonating_kubeconfig(kubeconfig_path, account, tmp_path)
-    high_log, low_log = tmp_path / "high.log", tmp_path / "low.log"
-    with _operator(kubeconfig, namespace, peering=release, priority=200, log=low_log) as _low, \
-         _operator(kubeconfig, namespace, peering=release, priority=300, log=high_log) as high:
-        logs = (high_log, low_log)
-        _wait_for("both operators in the peering object",
-                  lambda: len(_peers(cluster, namespace, release)) == 2, logs=logs)
-        _wait_for("the higher priority to act",
-                  lambda: _active(high_log), logs=logs)
-        # kopf pauses a lower priority as soon as it sees the higher one's keep-alive.
-        _wait_for("the lower priority to stand by", lambda: not _active(low_log), logs=logs)
-        _apply_example(cluster, namespace, "peer-one")
-        _wait_for("the active operator to reconcile",
-                  lambda: _children_exist(cluster, namespace, "peer-one"), logs=logs)
-        assert "peer-one" not in low_log.read_text(errors="replace"), "the paused peer acted"
+    kubeconfig = _token_kubeconfig(cluster, kubeconfig_path, namespace, release, tmp_path)
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    logs = (first_log, second_log)
+    with _operator(kubeconfig, namespace, lease=release, log=first_log) as first:
+        _wait_for("the first operator to hold the Lease",
+                  lambda: _holder(cluster, namespace, release) == "first", logs=logs)
+        with _operator(kubeconfig, namespace, lease=release, log=second_log):
+            _wait_for("the second to wait as a candidate",
+                      lambda: "waiting to lead" in second_log.read_text(), logs=logs)
+            _apply_example(cluster, namespace, "peer-one")
+            _wait_for("the leader to reconcile",
+                      lambda: _children_exist(cluster, namespace, "peer-one"), logs=logs)
+            assert _holder(cluster, namespace, release) == "first"
+            assert "peer-one" not in second_log.read_text(errors="replace"), "the standby acted"
+            assert "leading" not in second_log.read_text(errors="replace")
 
-        # Stop the active one: the standby resumes and serves a new resource.
-        high.send_signal(signal.SIGTERM)
-        high.wait(timeout=60)
-        _wait_for("the standby to resume", lambda: _active(low_log), timeout=150, logs=logs)
-        _apply_example(cluster, namespace, "peer-two")
-        _wait_for("the standby to reconcile",
-                  lambda: _children_exist(cluster, namespace, "peer-two"), logs=logs)
+            # Stop the leader: it hands the Lease back, the standby takes it at its next try.
+            first.send_signal(signal.SIGTERM)
+            first.wait(timeout=30)
+            assert "released lease" in first_log.read_text(errors="replace")
+            _wait_for("the standby to lead",
+                      lambda: _holder(cluster, namespace, release) == "second",
+                      timeout=20, logs=logs)
+            _apply_example(cluster, namespace, "peer-two")
+            _wait_for("the standby to reconcile",
+                      lambda: _children_exist(cluster, namespace, "peer-two"), logs=logs)
+
+
+# --- the activator: the operator's slices and the activator's own rights ----------------------
+
+
+@pytest.mark.chart_values("activator.enabled=true")
+def test_behind_the_activator_both_accounts_have_what_they_need_and_no_more(
+        cluster: ClusterHandle, kubeconfig_path: Path, namespace: str, release: str,
+        tmp_path: Path) -> None:
+    activator = f"{release}-activator"
+    for verb in ("create", "patch"):
+        assert _can(cluster, namespace, release, verb, "endpointslices.discovery.k8s.io",
+                    in_namespace=namespace)
+    assert _can(cluster, namespace, activator, "list", "services", in_namespace="default")
+    assert _can(cluster, namespace, activator, "patch", "languagemodeldeployments.lmscale.dev",
+                in_namespace=namespace)
+    for verb, res in [("get", "secrets"), ("watch", "services"), ("patch", "services"),
+                      ("update", "languagemodeldeployments.lmscale.dev"),
+                      ("get", "languagemodeldeployments.lmscale.dev"),
+                      ("patch", "languagemodeldeployments.lmscale.dev:status"),
+                      ("create", "endpointslices.discovery.k8s.io"), ("list", "pods")]:
+        assert not _can(cluster, namespace, activator, verb, res, in_namespace=namespace), res
+
+    # Real tokens: the operator writes the slice, the activator learns the model and asks
+    # for a wake, neither is refused anything.
+    operator_config = _token_kubeconfig(cluster, kubeconfig_path, namespace, release, tmp_path)
+    (tmp_path / "activator").mkdir()
+    activator_config = _token_kubeconfig(cluster, kubeconfig_path, namespace, activator,
+                                         tmp_path / "activator")
+    doc = yaml.safe_load(EXAMPLE.read_text())
+    doc["metadata"]["name"] = "zero"
+    doc["spec"]["accelerator"] = {"type": "nvidia-h100-80gb", "gpusPerReplica": 1}  # kwok's
+    doc["spec"]["scaling"]["scaleToZero"] = {"enabled": True, "idleSeconds": 600}
+    doc["spec"]["routing"] = {"holdTimeoutSeconds": 5}
+    logs = (tmp_path / "operator.log", tmp_path / "activator.log")
+    admin, port = free_port(), free_port()
+    with _operator(operator_config, namespace, lease=release, log=logs[0],
+                   LMSCALE_ACTIVATOR_SERVICE=f"{namespace}/{activator}"), \
+            logs[1].open("wb") as out:
+        gateway = subprocess.Popen(
+            [sys.executable, "-m", "lmscale", "gateway", "--discover", "--discover-interval",
+             "1", "--kubeconfig", str(activator_config), "--listen", f"127.0.0.1:{port}",
+             "--admin-listen", f"127.0.0.1:{admin}"], stdout=out, stderr=subprocess.STDOUT)
+        try:
+            cluster.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(doc))
+            _wait_for("the slice on the Ready pod", lambda: cluster.kubectl(
+                "get", "endpointslices", "-n", namespace, "-l",
+                "kubernetes.io/service-name=zero,lmscale.dev/endpoints=pods", "-o", "name",
+                check=False).stdout.strip(), logs=logs)
+
+            def learned() -> bool:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics",
+                                                timeout=5) as page:
+                        return f'model="{namespace}/zero"' in page.read().decode()
+                except OSError:
+                    return False
+
+            _wait_for("the activator learning the model", learned, logs=logs)
+            with contextlib.suppress(OSError):  # held, then 503 at the 5 s hold timeout
+                urllib.request.urlopen(urllib.request.Request(
+                    f"http://127.0.0.1:{port}/v1/completions", data=b"{}", method="POST",
+                    headers={"Host": f"zero.{namespace}.svc"}), timeout=15).read()
+            _wait_for("the wake request on the resource", lambda: "wake-requested-at" in
+                      cluster.kubectl("get", "lmd", "zero", "-n", namespace, "-o",
+                                      "jsonpath={.metadata.annotations}").stdout, logs=logs)
+        finally:
+            gateway.terminate()
+            gateway.wait(timeout=30)
+    for log in logs:
+        text = log.read_text(errors="replace")
+        assert "403" not in text and "Forbidden" not in text, text[-4000:]

@@ -33,7 +33,7 @@ def processes_using(path: Path) -> list[int]:
 def test_up_twice_then_down_leaves_nothing(tmp_path: Path) -> None:
     base = Layout.default()
     # Ports below Linux's ephemeral range (32768-60999), where an outgoing connection may sit.
-    layout = dataclasses.replace(base, root=tmp_path / "second", ports=Ports(
+    layout = dataclasses.replace(base, root=tmp_path / "second", real_node=False, ports=Ports(
         etcd_client=24790, etcd_peer=24800, apiserver=26443, controller_manager=30257,
         scheduler=30259, kwok=30247, prometheus=29090))
     try:

@@ -12,17 +12,16 @@ import json
 from typing import Any
 
 import pytest
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
-from lmscale.api import GROUP, PLURAL, VERSION
+from lmscale.k8s import resources
+from lmscale.k8s.client import ApiException, Kube
 from tests.unit.api.malformed import MALFORMED, patched, valid_body
 
 pytestmark = pytest.mark.cluster
 
 
-def _create(api: client.CustomObjectsApi, namespace: str, body: dict[str, Any]) -> Any:
-    return api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+def _create(kube: Kube, namespace: str, body: dict[str, Any]) -> Any:
+    return kube.create({**body, "metadata": {**body["metadata"], "namespace": namespace}})
 
 
 def _causes(error: ApiException) -> tuple[str, list[str]]:
@@ -34,20 +33,20 @@ def _causes(error: ApiException) -> tuple[str, list[str]]:
 
 @pytest.mark.parametrize(("spec_patch", "field"), MALFORMED)
 def test_apiserver_rejects_malformed_resource(
-    kube_api: client.ApiClient, namespace: str, spec_patch: dict[str, Any], field: str
+    kube_api: Kube, namespace: str, spec_patch: dict[str, Any], field: str
 ) -> None:
     body = patched(valid_body("bad"), {"spec": spec_patch})
     with pytest.raises(ApiException) as raised:
-        _create(client.CustomObjectsApi(kube_api), namespace, body)
+        _create(kube_api, namespace, body)
     assert raised.value.status == 422, raised.value.body
     message, fields = _causes(raised.value)
     assert field in fields or f"{field}:" in message, (field, fields, message)
 
 
 def test_apiserver_accepts_the_minimal_resource_and_fills_defaults(
-    kube_api: client.ApiClient, namespace: str
+    kube_api: Kube, namespace: str
 ) -> None:
-    created = _create(client.CustomObjectsApi(kube_api), namespace, valid_body("ok"))
+    created = _create(kube_api, namespace, valid_body("ok"))
     spec = created["spec"]
     assert spec["accelerator"]["gpusPerReplica"] == "auto"
     assert spec["engine"]["kind"] == "vllm"
@@ -64,34 +63,30 @@ def test_apiserver_accepts_the_minimal_resource_and_fills_defaults(
 
 
 def test_explicit_gpus_per_replica_is_accepted_as_a_number(
-    kube_api: client.ApiClient, namespace: str
+    kube_api: Kube, namespace: str
 ) -> None:
     body = patched(valid_body("tp4"), {"spec": {"accelerator": {"gpusPerReplica": 4}}})
-    created = _create(client.CustomObjectsApi(kube_api), namespace, body)
+    created = _create(kube_api, namespace, body)
     assert created["spec"]["accelerator"]["gpusPerReplica"] == 4
 
 
-def test_scale_subresource_drives_spec_replicas(kube_api: client.ApiClient, namespace: str) -> None:
+def test_scale_subresource_drives_spec_replicas(kube_api: Kube, namespace: str) -> None:
     """`kubectl scale`, an HPA or KEDA can drive a model that opts out of lmscale's scaling."""
-    api = client.CustomObjectsApi(kube_api)
     body = patched(valid_body("manual"), {"spec": {"scaling": {"enabled": False}}})
-    _create(api, namespace, body)
-    api.patch_namespaced_custom_object_scale(
-        GROUP, VERSION, namespace, PLURAL, "manual", {"spec": {"replicas": 3}}
-    )
-    stored = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "manual")
-    assert stored["spec"]["replicas"] == 3
+    _create(kube_api, namespace, body)
+    kube_api.merge_patch(resources.LMDS, namespace=namespace, name="manual",
+                         patch={"spec": {"replicas": 3}}, subresource="scale")
+    stored = kube_api.get(resources.LMDS, namespace=namespace, name="manual")
+    assert stored is not None and stored["spec"]["replicas"] == 3
 
 
-def test_status_is_a_subresource(kube_api: client.ApiClient, namespace: str) -> None:
+def test_status_is_a_subresource(kube_api: Kube, namespace: str) -> None:
     """A status write cannot change spec. (The patch's own response is checked, since a
     running operator may rewrite status right after.)"""
-    api = client.CustomObjectsApi(kube_api)
-    _create(api, namespace, valid_body("status"))
-    written = api.patch_namespaced_custom_object_status(
-        GROUP, VERSION, namespace, PLURAL, "status",
-        {"status": {"lastScaleReason": "written by the test"}, "spec": {"replicas": 7}},
-    )  # fmt: skip
+    _create(kube_api, namespace, valid_body("status"))
+    written = kube_api.merge_patch(
+        resources.LMDS, namespace=namespace, name="status", subresource="status",
+        patch={"status": {"lastScaleReason": "written by the test"}, "spec": {"replicas": 7}})
     assert written["status"]["lastScaleReason"] == "written by the test"
     assert written["spec"]["replicas"] == 1
 

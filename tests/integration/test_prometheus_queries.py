@@ -86,11 +86,14 @@ class Harness:
         url: str | None = None,
         timeout: float = 5.0,
         rate_window: float = 60.0,
+        dcgm_labels: tuple[str, str] | None = None,
     ) -> tuple[MetricsReader, CountingClient, OperatorMetrics]:
         settings = PrometheusSettings(url=url or self.prometheus.url, timeout_seconds=timeout)
         client = CountingClient(PrometheusClient(settings))
         metrics = OperatorMetrics(CollectorRegistry())
-        ctx = promql.QueryContext(max_age_seconds=max_age, rate_window_seconds=rate_window)
+        ctx = promql.QueryContext(max_age_seconds=max_age, rate_window_seconds=rate_window,
+                                  dcgm_namespace_label=dcgm_labels[0] if dcgm_labels else None,
+                                  dcgm_pod_label=dcgm_labels[1] if dcgm_labels else None)
         return MetricsReader(client, ctx, metrics=metrics), client, metrics
 
     def read(self, targets: list[Target], **kwargs: Any) -> MetricsSnapshot:
@@ -168,6 +171,14 @@ def harness(prometheus: PrometheusServer, exporter: FakeExporter) -> Iterator[Ha
                 Histogram(BOUNDS, TTFT, rate=rate),
                 pod_labels("ttft", f"{name}-{p}", name),
             )
+    # DCGM as NVIDIA's GPU Operator ServiceMonitor delivers it (honorLabels off): the model
+    # pod's namespace and name moved to exported_*, namespace/pod naming the exporter.
+    engine_pod(exporter, "gpuop", "exported", "exported-0", "vllm", waiting=0, running=1)
+    for index, percent in ((0, 30.0), (1, 50.0)):
+        exporter.set("DCGM_FI_DEV_GPU_UTIL", percent, {
+            "gpu": str(index), "UUID": f"GPU-x-{index}", "namespace": "gpu-operator",
+            "pod": "nvidia-dcgm-exporter-abcde", "exported_namespace": "gpuop",
+            "exported_pod": "exported-0"})
     engine_pod(exporter, "ttft", "tlat", "tlat-0", "tgi", waiting=0, running=1)
     tgi_labels = pod_labels("ttft", "tlat-0", "tlat")
     exporter.histogram("tgi_request_queue_duration", Histogram(BOUNDS, TGI_QUEUE), tgi_labels)
@@ -249,6 +260,17 @@ def test_several_pods_aggregate_per_deployment(harness: Harness) -> None:
         else:
             assert got.kv_cache_usage == pytest.approx(0.3), target  # mean of 0.2 and 0.4
     assert all(s.state is QueryState.OK for s in snapshot.queries.values())
+
+
+def test_dcgm_under_the_gpu_operator_servicemonitor_uses_its_own_labels(
+    harness: Harness,
+) -> None:
+    target = [Target("gpuop", "exported", "vllm")]
+    wait_for(lambda: harness.read(target).get("gpuop", "exported").running is not None)
+    # With the engine's label names the exporter's own pod matches nothing.
+    assert harness.read(target).get("gpuop", "exported").gpu_utilization is None
+    labelled = harness.read(target, dcgm_labels=("exported_namespace", "exported_pod"))
+    assert labelled.get("gpuop", "exported").gpu_utilization == pytest.approx(0.4)
 
 
 def test_vllm_kv_cache_falls_back_to_the_older_name_per_pod(harness: Harness) -> None:

@@ -70,6 +70,11 @@ def test_children_are_created_owned_and_pinned_to_the_gpu_type(
     assert ingress is not None
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/load-balance"] == "ewma"
     # replicas belong to the scaler's field manager, the template to the reconciler's
+    # (the first replicas are applied right after the create)
+    deployment = wait_for(
+        lambda: (d := get(cluster, namespace, "deployment", "chat")) and any(
+            f["manager"] == "lmscale-scaler" for f in d["metadata"]["managedFields"]) and d,
+        timeout=15, message="the scaler's replicas on the Deployment")
     managers = {f["manager"]: f for f in deployment["metadata"]["managedFields"]}
     assert "f:replicas" in json.dumps(managers["lmscale-scaler"]["fieldsV1"])
     assert "f:replicas" not in json.dumps(managers["lmscale"]["fieldsV1"])
@@ -85,7 +90,8 @@ def test_status_reports_plan_conditions_and_ready_pods_on_h100(
     assert status["readyReplicas"] == 2
     assert status["desiredReplicas"] == 2
     assert status["selector"] == "lmscale.dev/deployment=chat"
-    assert status["capacityPlan"]["gpus_per_replica"] == 1
+    assert status["capacityPlan"]["gpusPerReplica"] == 1
+    assert status["url"] == "http://chat.example.com"
     assert status["capacityPlan"]["fits"] is True
     assert condition(body, "InvalidSpec")["status"] == "False"
     assert condition(body, "Schedulable")["status"] == "True"
@@ -175,6 +181,9 @@ def test_deleting_the_resource_garbage_collects_children(
         pytest.param({"model": {"name": "x/y", "architecture": "llama-3.1-405b"},
                       "accelerator": {"type": "nvidia-l4"}},
                      "spec.accelerator", "GiB", id="does-not-fit"),
+        pytest.param({"engine": {"kind": "vllm", "args": ["--enable-prefix-cache"]}},
+                     "spec.engine.args[0]", "did you mean --enable-prefix-caching",
+                     id="engine-flag-unknown-to-vllm"),
     ],
 )
 def test_invalid_spec_is_reported_and_running_children_are_left_alone(
@@ -241,8 +250,14 @@ def test_kubectl_shows_printer_columns_and_explains_fields(
     apply(cluster, namespace, lmd())
     ready_lmd(cluster, namespace)
     header, row = cluster.kubectl("get", "lmd", "-n", namespace).stdout.splitlines()[:2]
-    assert header.split() == ["NAME", "MODEL", "GPU", "READY", "DESIRED", "QUEUE", "AGE"]
+    assert header.split() == ["NAME", "MODEL", "GPU", "READY", "DESIRED", "QUEUE", "URL",
+                              "AGE"]
     assert row.split()[:5] == ["chat", "meta-llama/Llama-3.1-8B-Instruct", "nvidia-h100-80gb",
                                "2", "2"]
+    assert "http://chat.example.com" in row.split()
     explained = cluster.kubectl("explain", "lmd.spec.scaling").stdout
     assert "minReplicas" in explained and "DESCRIPTION" in explained
+    plan = cluster.kubectl("explain", "lmd.status.capacityPlan").stdout
+    assert "gpusPerReplica" in plan and "kvCapacityTokens" in plan and "DESCRIPTION" in plan
+    memory = cluster.kubectl("explain", "lmd.status.capacityPlan.memoryPerGpu.kvCacheBytes")
+    assert "<integer>" in memory.stdout

@@ -40,6 +40,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: operator
 {{- end }}
 
+{{/* The activator's selector labels (its own component). */}}
+{{- define "lmscale.activatorSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "lmscale.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: activator
+{{- end }}
+
 {{- define "lmscale.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "lmscale.fullname" .) .Values.serviceAccount.name }}
@@ -58,14 +65,9 @@ app.kubernetes.io/component: operator
 {{- end }}
 {{- end }}
 
-{{/* Name of the kopf peering object the replicas share. */}}
-{{- define "lmscale.peeringName" -}}
-{{- default (include "lmscale.fullname" .) .Values.peering.name }}
-{{- end }}
-
-{{/* Peering is on unless switched off; one replica may run standalone. */}}
-{{- define "lmscale.peeringEnabled" -}}
-{{- if .Values.peering.enabled }}true{{ end }}
+{{/* Name of the leader-election Lease the replicas share (in the release namespace). */}}
+{{- define "lmscale.leaseName" -}}
+{{- default (include "lmscale.fullname" .) .Values.leaderElection.leaseName }}
 {{- end }}
 
 {{/*
@@ -82,7 +84,8 @@ Used by the ClusterRole (all namespaces) or by one Role per watched namespace.
   resources: ["languagemodeldeployments/status"]
   verbs: ["patch"]
 # Children, written with server-side apply (create + patch); delete for children that a spec
-# change removes (Ingress switched off, PodDisruptionBudget no longer needed).
+# change removes (Ingress switched off, PodDisruptionBudget no longer needed, routing mode
+# changed).
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
@@ -95,6 +98,36 @@ Used by the ClusterRole (all namespaces) or by one Role per watched namespace.
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# routing.mode gateway and inferencePool: the HTTPRoute, the InferencePool, and the endpoint
+# picker's ConfigMap, ServiceAccount, Role and RoleBinding.
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["httproutes"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: ["inference.networking.k8s.io"]
+  resources: ["inferencepools"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# The endpoint picker's ConfigMap, ServiceAccount, Role and RoleBinding: read always (the
+# operator looks for a picker it must remove when a model leaves inferencePool mode); written
+# only with routing.inferencePool (writing Roles is a grant worth asking for explicitly).
+- apiGroups: [""]
+  resources: ["configmaps", "serviceaccounts"]
+  verbs: ["get", "list", "watch"{{ if .Values.routing.inferencePool }}, "create", "patch", "delete"{{ end }}]
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["roles", "rolebindings"]
+  verbs: ["get", "list", "watch"{{ if .Values.routing.inferencePool }}, "create", "patch", "delete"{{ end }}]
+{{- if .Values.routing.inferencePool }}
+# What the picker's Role grants, which the operator must hold itself to grant it.
+- apiGroups: ["inference.networking.x-k8s.io"]
+  resources: ["inferenceobjectives", "inferencemodelrewrites"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
+# Scale from zero (activator.enabled): the EndpointSlice of each model Service behind the
+# activator, pointing at the activator or the pods. Read and delete always (the operator
+# looks for a slice to remove when a model leaves the activator); written only with the
+# activator, since a slice can send any Service's traffic anywhere.
+- apiGroups: ["discovery.k8s.io"]
+  resources: ["endpointslices"]
+  verbs: ["get", "list", "watch", "delete"{{ if .Values.activator.enabled }}, "create", "patch"{{ end }}]
 # Pods: readiness, scheduling failures, and the pod-deletion-cost annotation that picks which
 # replica goes first on scale-down.
 - apiGroups: [""]
@@ -123,8 +156,8 @@ Used by the ClusterRole (all namespaces) or by one Role per watched namespace.
 
 {{/* Validation that the schema cannot express. */}}
 {{- define "lmscale.validate" -}}
-{{- if and (gt (int .Values.replicaCount) 1) (not .Values.peering.enabled) }}
-{{- fail "replicaCount > 1 needs peering.enabled=true: without kopf peering every replica would act at once" }}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
+{{- fail "replicaCount > 1 needs leaderElection.enabled=true: without leader election every replica would act at once" }}
 {{- end }}
 {{- if eq (int .Values.metrics.port) (int .Values.health.port) }}
 {{- fail "metrics.port and health.port must differ: the operator serves /metrics and /healthz on separate ports" }}

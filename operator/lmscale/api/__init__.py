@@ -6,7 +6,17 @@ Pure: no Kubernetes client, no kopf. `lmscale.api.crd` generates the CRD from th
 
 from lmscale.api.engine import Engine, EngineKind, EnvVar, Resources
 from lmscale.api.model import Dtype, Model, ModelShape, ModelSource
-from lmscale.api.networking import Ingress, LoadBalancing, Service, ServiceType
+from lmscale.api.networking import (
+    ActivatorMode,
+    EndpointPicker,
+    Ingress,
+    LoadBalancing,
+    ParentRef,
+    Routing,
+    RoutingMode,
+    Service,
+    ServiceType,
+)
 from lmscale.api.resource import (
     API_VERSION,
     CRD_NAME,
@@ -32,7 +42,14 @@ from lmscale.api.scaling import (
     ScalingPolicy,
     SelectPolicy,
 )
-from lmscale.api.spec import Accelerator, LanguageModelDeploymentSpec, ModelCache, Slo
+from lmscale.api.spec import (
+    Accelerator,
+    Fallback,
+    LanguageModelDeploymentSpec,
+    ModelCache,
+    Slo,
+    Strategy,
+)
 from lmscale.api.status import (
     Condition,
     ConditionReason,
@@ -45,6 +62,7 @@ from lmscale.api.status import (
 )
 
 __all__ = [
+    "ActivatorMode",
     "API_VERSION",
     "CRD_NAME",
     "GROUP",
@@ -53,6 +71,7 @@ __all__ = [
     "SHORT_NAMES",
     "VERSION",
     "Accelerator",
+    "Fallback",
     "Behavior",
     "Condition",
     "ConditionReason",
@@ -63,7 +82,11 @@ __all__ = [
     "EngineKind",
     "EnvVar",
     "FieldError",
+    "EndpointPicker",
     "Ingress",
+    "ParentRef",
+    "Routing",
+    "RoutingMode",
     "LanguageModelDeployment",
     "LanguageModelDeploymentSpec",
     "LoadBalancing",
@@ -85,6 +108,7 @@ __all__ = [
     "Service",
     "ServiceType",
     "Slo",
+    "Strategy",
     "Status",
     "field_errors",
     "find_condition",

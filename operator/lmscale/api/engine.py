@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -55,6 +55,32 @@ class EnvVar(schema.Schema):
 
 
 ResourceMap = dict[Annotated[str, Field(max_length=253)], Quantity]
+
+
+class Toleration(schema.Schema):
+    """A taint the replicas' pods tolerate, as in core/v1 Toleration (nvidia.com/gpu is
+    always tolerated)."""
+
+    key: str | None = Field(default=None, max_length=317, description="Taint key; empty with "
+                            "operator Exists matches every taint.")
+    operator: Literal["Exists", "Equal"] = Field(default="Equal",
+                                                 description="Exists or Equal (to value).")
+    value: str | None = Field(default=None, max_length=63, description="Taint value for Equal.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="Taint effect to match; empty matches all effects.")
+    toleration_seconds: StrictInt | None = Field(
+        default=None, description="NoExecute only: how long the pod stays bound after the "
+        "taint appears.")
+
+    rules = (
+        Rule(
+            cel="!(self.operator == 'Exists' && has(self.value))",
+            message="engine.tolerations: operator Exists takes no value; remove value or use Equal",
+            check=lambda t: not (t.operator == "Exists" and t.value is not None),
+            field=".value",
+            reason="FieldValueForbidden",
+        ),
+    )
 
 
 def _no_gpu(resources: ResourceMap | None) -> bool:
@@ -151,6 +177,14 @@ class Engine(schema.Schema):
     resources: Resources = Field(
         default_factory=Resources,
         description="CPU, memory and other resources of the engine container, besides its GPUs.",
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list,
+        max_length=32,
+        description=(
+            "Taints the replicas' pods tolerate besides nvidia.com/gpu, e.g. a dedicated "
+            "GPU pool's or spot nodes' taint."
+        ),
     )
     pod_annotations: dict[str, Annotated[str, Field(max_length=4096)]] = Field(
         default_factory=dict,

@@ -107,8 +107,10 @@ class Model(schema.Schema):
         max_length=256,
         description=(
             "Model id the engine serves and clients put in the `model` field of OpenAI-style "
-            "requests, e.g. meta-llama/Llama-3.1-8B-Instruct. Also the Hugging Face Hub "
-            "repository downloaded when no source is given."
+            "requests, e.g. meta-llama/Llama-3.1-8B-Instruct (vLLM and SGLang serve under "
+            "this name; TGI has no served-name flag: it answers any `model` and reports the "
+            "model it loaded). Also the Hugging Face Hub repository downloaded when no "
+            "source is given."
         ),
     )
     architecture: str | None = Field(

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import Field
 
 from lmscale.api import schema
+from lmscale.api.plan_status import CapacityPlanStatus
 from lmscale.api.schema import StrictInt
 
 
@@ -39,6 +40,7 @@ class ConditionReason(enum.StrEnum):
     AVAILABLE = "Available"
     REPLICAS_NOT_READY = "ReplicasNotReady"
     SCALED_TO_ZERO = "ScaledToZero"
+    DEPLOYMENT_PENDING = "DeploymentPending"
     # Progressing
     RECONCILED = "Reconciled"
     ROLLING_OUT = "RollingOut"
@@ -58,6 +60,7 @@ class ConditionReason(enum.StrEnum):
     PROMETHEUS_ERROR = "PrometheusError"
     SCALING_DISABLED = "ScalingDisabled"
     CALIBRATING = "Calibrating"
+    ACTIVATOR_REPORTING = "ActivatorReporting"  # no Ready replica: the activator's queue
     # InvalidSpec (and Ready=False while the spec is invalid)
     SPEC_VALID = "SpecValid"
     INVALID_FIELD = "InvalidField"
@@ -107,13 +110,68 @@ class Metrics(schema.StatusSchema):
     ttft_p95_seconds: float | None = Field(
         default=None, ge=0, description="Time to first token, 95th percentile, in seconds."
     )
+    tpot_p95_seconds: float | None = Field(
+        default=None, ge=0,
+        description="Time per output token (inter-token latency), 95th percentile, in seconds.",
+    )
     gpu_utilization: float | None = Field(
         default=None, ge=0, le=1, description="Mean GPU utilisation over replicas (DCGM), 0 to 1."
     )
     prompt_tokens_per_second: float | None = Field(
         default=None, ge=0, description="Prompt tokens prefilled per second, summed over replicas."
     )
+    completions_per_second: float | None = Field(
+        default=None, ge=0, description="Requests finished per second, summed over replicas."
+    )
     observed_at: datetime | None = Field(default=None, description="When these values were read.")
+
+
+class FleetVariant(schema.StatusSchema):
+    """One GPU type of a fleet with fallbacks, as the autoscaler last saw and sized it."""
+
+    type: str | None = Field(default=None, max_length=253, description="Catalog GPU type.")
+    deployment: str | None = Field(
+        default=None, max_length=253, description="The Deployment of this type's replicas."
+    )
+    replicas: StrictInt | None = Field(
+        default=None, ge=0, description="Replicas the autoscaler asks of this type."
+    )
+    ready_replicas: StrictInt | None = Field(
+        default=None, ge=0, description="This type's replicas that serve."
+    )
+    unschedulable_replicas: StrictInt | None = Field(
+        default=None, ge=0, description="This type's pods the scheduler cannot place."
+    )
+    units_per_replica: float | None = Field(
+        default=None, ge=0,
+        description="Capacity of one replica in replicas of the primary type (the ratio of "
+                    "their calibrated targets).",
+    )
+    starved: bool | None = Field(
+        default=None,
+        description="Pods unschedulable for accelerator.fallbackAfterSeconds: the capacity "
+                    "it misses goes to the next type.",
+    )
+
+
+class Fleet(schema.StatusSchema):
+    """The GPU types in use, with accelerator.fallbacks."""
+
+    types: str | None = Field(
+        default=None, max_length=1024,
+        description="Replicas per GPU type the autoscaler asks for, e.g. "
+                    "nvidia-h100-80gb=8,nvidia-a100-80gb=4.",
+    )
+    cost_per_hour: float | None = Field(
+        default=None, ge=0,
+        description="Catalog price of an hour of the placed replicas of every type.",
+    )
+    message: str | None = Field(
+        default=None, max_length=4096, description="How the capacity was spread, and why."
+    )
+    variants: list[FleetVariant] = Field(
+        default_factory=list, max_length=8, description="Each GPU type, the primary first."
+    )
 
 
 class Status(schema.StatusSchema):
@@ -142,16 +200,28 @@ class Status(schema.StatusSchema):
         max_length=1024,
         description="Label selector of the replicas' pods, for the scale subresource.",
     )
-    capacity_plan: dict[str, Any] | None = Field(
+    url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description=(
+            "Where clients reach the model: http(s)://<ingress host> when an Ingress is "
+            "enabled, else the Service's cluster DNS name and port."
+        ),
+    )
+    capacity_plan: CapacityPlanStatus | None = Field(
         default=None,
         description=(
             "The capacity planner's result for one replica (GPUs, memory, KV-cache tokens, "
-            "throughput), as `lmscale plan -o json` prints it."
+            "throughput, autoscaling target). The same figures as `lmscale plan -o json`, "
+            "in the API's camelCase."
         ),
-        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     metrics: Metrics | None = Field(
         default=None, description="What the autoscaler last read from Prometheus."
+    )
+    fleet: Fleet | None = Field(
+        default=None,
+        description="With accelerator.fallbacks: the replicas of each GPU type and their cost.",
     )
     last_scale_time: datetime | None = Field(
         default=None, description="When the autoscaler last changed the replicas."

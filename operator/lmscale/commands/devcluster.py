@@ -10,7 +10,7 @@ import time
 
 import yaml
 
-from lmscale.devcluster import binaries, cluster, nodepools
+from lmscale.devcluster import binaries, cluster, images, node, nodepools
 from lmscale.devcluster.layout import Layout
 
 
@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                        "configuration (for kind)").set_defaults(func=_prometheus)
     actions.add_parser("status", help="print each component's pid as JSON").set_defaults(
         func=_status)
+    actions.add_parser("images", help="build the operator and engine stand-in images (cached) "
+                       "and load them into the real node, when it runs").set_defaults(
+        func=_images)
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -77,3 +80,15 @@ def _status(args: argparse.Namespace) -> int:
     pids = cluster.status(Layout.default())
     print(json.dumps(pids, indent=2))
     return 0 if all(pids.values()) else 3
+
+
+def _images(args: argparse.Namespace) -> int:
+    layout = Layout.default()
+    archives = images.all_archives(layout.hack.parent.parent)
+    for archive in archives:
+        print(f"{archive.name}: {archive.stat().st_size / 2**20:.0f} MiB")
+    socket = node.paths(layout).containerd_socket
+    if socket.exists():
+        images.load(socket, archives)
+        print("loaded into the real node")
+    return 0

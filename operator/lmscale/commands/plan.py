@@ -2,8 +2,12 @@
 
 With `--gpu` (or `spec.accelerator.type`) it prints one replica's plan; without a GPU but
 with `--rate` and `--slo-ttft-ms` it ranks every GPU type and tensor-parallel degree by the
-cost of serving that load (`candidates`, cheapest first); without either it plans each GPU
-type at its smallest fitting degree. `--output json|yaml` prints the planner's dictionaries.
+cost of serving that load (`candidates`, cheapest first); without either it chooses the GPU
+type too. `--gpus-per-replica auto` (the default) chooses the degree the operator would: the
+lowest cost per request at the SLO and token mix (flags, else the file's `spec.slo`, else the
+resource's defaults), calibrated as the autoscaler calibrates. The context defaults, as in the
+operator, to the file's `maxContextLength`, else the model's maximum. Exits 1 when the model
+does not fit, 2 on bad input. `--output json|yaml` prints the planner's dictionaries.
 """
 
 from __future__ import annotations
@@ -19,9 +23,14 @@ from typing import Any
 
 import yaml
 
-from lmscale.planner import catalog, performance, plan, recommend, slo, storage
+from lmscale.api.scaling import Scaling
+from lmscale.api.spec import Slo
+from lmscale.planner import auto, catalog, performance, plan, recommend, slo, storage
 
 CATALOG_DIR_ENV = "LMSCALE_CATALOG_DIR"
+# The resource's defaults, so a plan from flags is the plan the operator makes.
+SLO_DEFAULTS = Slo()
+TOLERANCE = Scaling.model_fields["tolerance"].default
 GIB = float(catalog.GIB)
 
 
@@ -45,12 +54,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     source.add_argument("--dtype", help="weight dtype: bfloat16 (default), float16, fp8, int4")
     source.add_argument("--kv-cache-dtype", help="KV-cache dtype (default: the 16-bit type)")
     source.add_argument("--context", type=int,
-                        help="tokens per sequence (max model length); default 4096, or the "
-                             "file's maxContextLength, else the model's maximum")
+                        help="tokens per sequence (max model length); default the file's "
+                             "maxContextLength, else the model's maximum (as the operator)")
     source.add_argument("--batch", type=int,
                         help="decode batch for the decode figures (default: the most that fit)")
     source.add_argument("--gpus-per-replica", metavar="N|auto",
-                        help="tensor-parallel degree (default auto: the smallest that fits)")
+                        help="tensor-parallel degree (default auto: the cheapest per request "
+                             "at the SLO, as the operator chooses)")
     source.add_argument("--list", action="store_true", help="list the catalog keys and exit")
 
     engine = parser.add_argument_group("engine")
@@ -92,17 +102,26 @@ def run(args: argparse.Namespace) -> int:
         if request.gpu is None and request.rate is not None and request.ttft_ms is not None:
             result = _recommend(request, known)
             _emit(args.output, result.to_dict(), _candidates_table(result))
+            return 0 if result.candidates else 1
         elif request.gpu is None:
-            if request.rate is not None or request.ttft_ms is not None:
+            if request.rate is not None:
                 raise PlanInputError("ranking GPU types needs both --rate and --slo-ttft-ms "
                                      "(or pass --gpu)")
-            plans = [_plan(request, known, gpu) for gpu in known.gpus.values()]
-            _emit(args.output, {"plans": [p.to_dict() for p in plans]}, _plans_table(plans))
-        else:
-            capacity = _plan(request, known, known.gpu(request.gpu))
+            if request.gpus_per_replica is not None:
+                plans = [_plan(request, known, [gpu]) for gpu in known.gpus.values()]
+                _emit(args.output, {"plans": [p.to_dict() for p in plans]}, _plans_table(plans))
+                return 0 if any(p.fits for p in plans) else 1
+            capacity = _plan(request, known, list(known.gpus.values()))
             data = capacity.to_dict()
             data.update(_slo_section(capacity, request))
             _emit(args.output, data, _plan_table(capacity, data))
+            return 0 if capacity.fits else 1
+        else:
+            capacity = _plan(request, known, [known.gpu(request.gpu)])
+            data = capacity.to_dict()
+            data.update(_slo_section(capacity, request))
+            _emit(args.output, data, _plan_table(capacity, data))
+            return 0 if capacity.fits else 1
     except BrokenPipeError:
         raise  # the CLI's entry point handles a closed pipe
     except (ValueError, OSError, yaml.YAMLError) as error:
@@ -191,12 +210,23 @@ class Request:
         self.max_num_seqs: int | None = fields.get("max_num_seqs")
         self.max_num_batched_tokens: int | None = fields.get("max_num_batched_tokens")
         self.rate: float | None = fields.get("rate")
-        self.prompt_tokens: float = fields.get("prompt_tokens") or 1024.0
-        self.output_tokens: float = fields.get("output_tokens") or 256.0
+        self.prompt_tokens: float = fields.get("prompt_tokens") or SLO_DEFAULTS.mean_prompt_tokens
+        self.output_tokens: float = fields.get("output_tokens") or SLO_DEFAULTS.mean_output_tokens
         self.ttft_ms: float | None = fields.get("ttft_ms")
         self.tpot_ms: float | None = fields.get("tpot_ms")
         self.source: str = fields.get("source") or "hf"
         self.load_bandwidth: float | None = fields.get("load_bandwidth")
+        self.tolerance: float = fields.get("tolerance") or TOLERANCE
+
+    def workload(self) -> auto.Workload:
+        """What auto chooses the degree for: the resource's SLO defaults where unset."""
+        return auto.Workload(
+            ttft_p95_s=(self.ttft_ms or SLO_DEFAULTS.ttft_p95_ms) / 1e3,
+            tpot_p95_s=(self.tpot_ms or SLO_DEFAULTS.tpot_p95_ms) / 1e3,
+            mean_prompt_tokens=float(self.prompt_tokens),
+            mean_output_tokens=float(self.output_tokens),
+            tolerance=self.tolerance,
+        )
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, known: catalog.Catalog) -> Request:
@@ -213,8 +243,7 @@ class Request:
         else:
             raise PlanInputError("name a model: --model KEY or -f LMD.yaml (--list shows keys)")
         file_context = _dig(spec, "model", "maxContextLength")
-        context = args.context or file_context or (
-            model.max_context if spec else plan.DEFAULT_CONTEXT)
+        context = args.context or file_context or model.max_context
         fields: dict[str, Any] = dict(
             model=model,
             gpu=args.gpu or _dig(spec, "accelerator", "type"),
@@ -234,6 +263,7 @@ class Request:
             tpot_ms=args.slo_tpot_ms or _dig(spec, "slo", "tpotP95Ms"),
             source=storage.source_scheme(args.source or _dig(spec, "model", "source", "uri")),
             load_bandwidth=args.load_bandwidth_mbps * 1e6 if args.load_bandwidth_mbps else None,
+            tolerance=_dig(spec, "scaling", "tolerance"),
         )
         if args.trace:
             load = _trace_load(args.trace)
@@ -267,14 +297,19 @@ def _trace_load(path: Path) -> recommend.Load:
 # Planning
 
 
-def _plan(request: Request, known: catalog.Catalog, gpu: catalog.GpuType) -> plan.CapacityPlan:
-    return plan.plan_replica(
-        request.model, gpu, dtype=request.dtype, context=request.context, batch=request.batch,
-        gpus_per_replica=request.gpus_per_replica, kv_cache_dtype=request.kv_cache_dtype,
-        memory_fraction=request.memory_fraction, max_num_seqs=request.max_num_seqs,
-        max_num_batched_tokens=request.max_num_batched_tokens, source=request.source,
-        load_bandwidth_bytes_per_second=request.load_bandwidth, known=known,
+def _plan(request: Request, known: catalog.Catalog,
+          gpus: Sequence[catalog.GpuType]) -> plan.CapacityPlan:
+    """The request's degree on one GPU type, or auto's choice among `gpus`."""
+    options: dict[str, Any] = dict(
+        dtype=request.dtype, context=request.context, batch=request.batch,
+        kv_cache_dtype=request.kv_cache_dtype, memory_fraction=request.memory_fraction,
+        max_num_seqs=request.max_num_seqs, max_num_batched_tokens=request.max_num_batched_tokens,
+        source=request.source, load_bandwidth_bytes_per_second=request.load_bandwidth,
     )
+    if request.gpus_per_replica is None:
+        return auto.plan_auto(request.model, gpus, request.workload(), known=known, **options)
+    return plan.plan_replica(request.model, gpus[0], gpus_per_replica=request.gpus_per_replica,
+                             known=known, **options)
 
 
 def _recommend(request: Request, known: catalog.Catalog) -> recommend.Recommendation:
@@ -364,6 +399,7 @@ def _plan_table(capacity: plan.CapacityPlan, data: Mapping[str, Any]) -> str:
         ("gpu", f"{capacity.gpu.key} (node label {capacity.gpu.product_label})"),
         ("fits", "yes" if capacity.fits else f"NO: {capacity.reason}"),
         ("gpus per replica", str(capacity.gpus_per_replica)),
+        *([("why", capacity.degree_reason)] if capacity.degree_reason else []),
         ("weights", f"{_gib(capacity.weights_bytes)} ({_gib(mem.weights)} per GPU)"),
         ("KV cache per token", f"{capacity.kv_bytes_per_token:,} bytes"),
         ("memory per GPU", f"{_gib(mem.usable)} usable of {_gib(mem.total)}: activations "
@@ -395,7 +431,21 @@ def _plan_table(capacity: plan.CapacityPlan, data: Mapping[str, Any]) -> str:
                      f"(${data['fleet_cost_per_hour']:,.2f}/h)"))
     rows += [("note", note) for note in capacity.notes]
     width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+    table = "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+    return table + _degree_table(capacity)
+
+
+def _degree_table(capacity: plan.CapacityPlan) -> str:
+    """Every (GPU type, degree) auto weighed, with its capacity per GPU-hour."""
+    if not capacity.degree_candidates:
+        return ""
+    header = ("gpu", "gpus", "req/s per replica", "req per GPU-hour", "$ per 1000 req", "how")
+    rows = [(c["gpu"], str(c["gpus_per_replica"]), f"{c['requests_per_second_per_replica']:.2f}",
+             f"{c['requests_per_gpu_hour']:,.0f}",
+             "-" if c["cost_per_1000_requests"] is None else f"{c['cost_per_1000_requests']:.3f}",
+             c["problem"] or ("calibrated" if c["calibrated"] else "estimated"))
+            for c in capacity.degree_candidates]
+    return "\n\ncandidates weighed by gpusPerReplica auto:\n" + _grid(header, rows)
 
 
 def _grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -5,11 +5,17 @@ model, KV cache and cold start), balanced as a Service would, with metrics a scr
 interval late and the policy deciding every cycle. `lmscale` is the operator's own policy;
 `static:N`, `static-peak`, `hpa-gpu-util[:TARGET]`, `keda-queue[:THRESHOLD]` and `oracle`
 are what it is measured against.
+
+Several `--gpu TYPE[:MAX_REPLICAS]` make a mixed fleet, the first preferred and the others
+its fallbacks in order, each replica on its own type's model; `:MAX_REPLICAS` is how many
+replicas that type's nodes hold (replicas beyond it stay unschedulable, as on a cluster
+that ran out). One `--gpu` with a limit runs any policy on that scarce type alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import sys
@@ -63,7 +69,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="trace format (default: from the file name)",
     )
     parser.add_argument("--model", default="qwen2.5-14b", help="model catalog key")
-    parser.add_argument("--gpu", default="nvidia-l40s", help="GPU catalog key")
+    parser.add_argument(
+        "--gpu",
+        action="append",
+        type=gpu_arg,
+        metavar="TYPE[:MAX_REPLICAS]",
+        help="GPU catalog key, with how many replicas its nodes hold (default nvidia-l40s, "
+        "unlimited); repeat for fallback types, in order (lmscale only)",
+    )
+    parser.add_argument(
+        "--fallback-after-seconds",
+        type=float,
+        default=60.0,
+        help="how long a type's pods stay unschedulable before its capacity goes to the "
+        "next type (default 60)",
+    )
     parser.add_argument(
         "--policy",
         default="lmscale",
@@ -124,15 +144,47 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--plot",
         type=Path,
         metavar="FILE.png",
-        help="write load, replicas and TTFT p95 over time to a PNG",
+        help="write load, replicas and TTFT p95 over time to a PNG (needs lmscale[sim])",
     )
     parser.set_defaults(func=run)
 
 
+SIM_EXTRA_HINT = "install the simulator's extras: pip install 'lmscale[sim]'"
+
+
+def missing_sim_extra(module: str) -> str | None:
+    """Why `module` (from the `lmscale[sim]` extra) cannot be used, or None when it can."""
+    try:
+        importlib.import_module(module)
+    except ImportError as error:
+        return f"{module} is not installed ({error}); {SIM_EXTRA_HINT}"
+    return None
+
+
+def gpu_arg(text: str) -> tuple[str, int | None]:
+    """`nvidia-h100-80gb:8` -> `('nvidia-h100-80gb', 8)`; no limit -> None."""
+    name, sep, limit = text.strip().partition(":")
+    if not name:
+        raise argparse.ArgumentTypeError(f"expected TYPE[:MAX_REPLICAS], got {text!r}")
+    if not sep:
+        return name, None
+    if not limit.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: MAX_REPLICAS must be a whole number >= 0")
+    return name, int(limit)
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the trace, replay it, print the figures (and plot them)."""
+    if args.plot and (problem := missing_sim_extra("matplotlib")):
+        # Said before the replay, not after minutes of simulation.
+        print(f"lmscale simulate: --plot needs matplotlib: {problem}", file=sys.stderr)
+        return 2
+    gpus = args.gpu or [("nvidia-l40s", None)]
+    (gpu, available), fallbacks = gpus[0], gpus[1:]
     try:
         requests = load_trace(args.trace, args.format, rate=args.rate_scale, seed=args.seed)
+        if fallbacks and policies.parse(args.policy)[0] != "lmscale":
+            raise ValueError(f"{args.policy} runs on one GPU type; several --gpu are for lmscale")
         policies.parse(args.policy)
         config = SimConfig(
             cold_start_seconds=0.0,
@@ -142,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
         setup = scenario.build(
             requests,
             model=args.model,
-            gpu=args.gpu,
+            gpu=gpu,
             ttft_seconds=args.slo_ttft_ms / 1000 if args.slo_ttft_ms else None,
             tpot_seconds=args.slo_tpot_ms / 1000 if args.slo_tpot_ms else None,
             min_replicas=args.min_replicas,
@@ -151,6 +203,9 @@ def run(args: argparse.Namespace) -> int:
             cold_start_seconds=args.cold_start_seconds,
             attainment_goal=args.attainment_goal,
             target_per_replica=args.target_per_replica,
+            available=available,
+            fallbacks=fallbacks,
+            fallback_after_seconds=args.fallback_after_seconds,
         )
     except (OSError, ValueError) as error:
         print(f"lmscale simulate: {error}", file=sys.stderr)
@@ -167,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
         plot_runs(
             args.plot,
             {outcome.summary["policy"]: outcome.run},
-            title=f"{args.trace.name}: {args.model} on {args.gpu}",
+            title=f"{args.trace.name}: {args.model} on {', '.join(g for g, _ in gpus)}",
             slo_ttft_s=setup.slo.ttft_seconds,
         )
         if args.output == "text":
@@ -192,6 +247,10 @@ def render_summary(summary: dict[str, Any]) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             continue
         lines.append(f"  {label:<15} {pattern.format(value)}")
+    by_type = summary.get("replica_hours_by_type")
+    if by_type:
+        mix = ", ".join(f"{kind} {hours:,.2f}" for kind, hours in by_type.items())
+        lines.append(f"  {'replica-hours':<15} {mix}")
     speed = summary.get("speedup")
     if speed and math.isfinite(speed):
         lines.append(f"  {'speed':<15} {speed:,.0f}x real time")
@@ -201,8 +260,8 @@ def render_summary(summary: dict[str, Any]) -> str:
 @contextmanager
 def progress_bar(*, enabled: bool) -> Iterator[Callable[[float], None] | None]:
     """A rich progress bar on a terminal; nothing otherwise."""
-    if not enabled:
-        yield None
+    if not enabled or missing_sim_extra("rich") is not None:
+        yield None  # (rich comes with lmscale[sim]; without it, no bar)
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 

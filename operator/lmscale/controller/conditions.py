@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from lmscale.api import LanguageModelDeploymentSpec
 from lmscale.api.status import Condition, ConditionReason, ConditionStatus, ConditionType
 from lmscale.controller.pods import PodInfo
 
@@ -21,6 +22,8 @@ class Workload:
     desired_replicas: int
     deployment: Mapping[str, Any] | None
     pods: Sequence[PodInfo]
+    # Ready replicas that make the model available (see `minimum_available`); None: all.
+    minimum_available: int | None = None
 
     @property
     def replicas(self) -> int:
@@ -40,16 +43,71 @@ def condition(type_: ConditionType, ok: bool | None, reason: str, message: str, 
                      last_transition_time=now, observed_generation=generation)
 
 
+def metrics_from_activator(*, spec_replicas: int, ready_replicas: int, held: float | None,
+                           arrivals_per_second: float | None, now: datetime,
+                           generation: int) -> Condition | None:
+    """MetricsAvailable while no replica is Ready and the activator reports the model.
+
+    No engine can export series then, so their absence is expected, not missing: the
+    activator's held requests are the load (the policy reads them so, `Observation.load`).
+    Saying MetricsMissing there would make every model idling at zero alert. None when it
+    does not apply (a Ready replica, or the activator silent too: then the engines'
+    availability stands, and the missing-metrics policy with it).
+    """
+    if ready_replicas > 0 or held is None:
+        return None
+    rate = f", {arrivals_per_second:.2f} requests/s arriving" if arrivals_per_second else ""
+    state = ("scaled to zero" if spec_replicas == 0
+             else f"no replica Ready yet ({spec_replicas} asked)")
+    return condition(ConditionType.METRICS_AVAILABLE, True, R.ACTIVATOR_REPORTING,
+                     f"{state}: no engine series expected; the activator reports the load "
+                     f"({held:g} requests held{rate})", now=now, generation=generation)
+
+
+def minimum_available(spec: LanguageModelDeploymentSpec | None, desired: int) -> int:
+    """Ready replicas with which the model counts as available, as a Deployment's
+    `Available` condition counts `replicas - maxUnavailable`.
+
+    Under autoscaling the floor is `scaling.minReplicas`: replicas above it are capacity
+    the autoscaler adds for load, and a model serving while they load is available (Ready
+    stays True while it scales, and Progressing says so). With replicas set by hand the
+    floor is what the PodDisruptionBudget keeps: all but one. At least one whenever any is
+    desired, never more than desired.
+    """
+    if desired <= 0:
+        return 0
+    if spec is None:
+        floor = desired
+    elif spec.scaling.enabled:
+        floor = spec.scaling.min_replicas
+    else:
+        floor = desired - 1
+    return max(1, min(desired, floor))
+
+
+def _minimum(w: Workload) -> int:
+    if w.minimum_available is None:
+        return w.desired_replicas
+    return max(1, min(w.desired_replicas, w.minimum_available))
+
+
 def ready(w: Workload, *, now: datetime) -> Condition:
+    if w.deployment is None:
+        # Not created yet (or not yet seen): nothing can be said about replicas.
+        return condition(ConditionType.READY, None, R.DEPLOYMENT_PENDING,
+                         "waiting for the Deployment", now=now, generation=w.generation)
     if w.desired_replicas == 0:
         return condition(ConditionType.READY, True, R.SCALED_TO_ZERO,
                          "scaled to zero; the first request waits for a cold start",
                          now=now, generation=w.generation)
-    ok = w.ready_replicas >= w.desired_replicas
+    minimum = _minimum(w)
+    ok = w.ready_replicas >= minimum
     return condition(
         ConditionType.READY, ok, R.AVAILABLE if ok else R.REPLICAS_NOT_READY,
-        f"{w.ready_replicas}/{w.desired_replicas} replicas ready", now=now,
-        generation=w.generation)
+        f"{w.ready_replicas}/{w.desired_replicas} replicas ready"
+        + (f" (available from {minimum})" if w.ready_replicas < w.desired_replicas
+           and minimum < w.desired_replicas else ""),
+        now=now, generation=w.generation)
 
 
 def _deployment_condition(w: Workload, type_: str) -> Mapping[str, Any]:
@@ -83,6 +141,15 @@ def progressing(w: Workload, *, now: datetime) -> Condition:
 
 
 def degraded(w: Workload, *, now: datetime) -> Condition:
+    stalled = _deployment_condition(w, "Progressing")
+    if (stalled.get("reason") == "ProgressDeadlineExceeded" and w.desired_replicas > 0
+            and w.ready_replicas < _minimum(w)):
+        # Not serving, and past the time a replica may take to load the model.
+        detail = str(stalled.get("message") or "")
+        return condition(ConditionType.DEGRADED, True, R.PROGRESS_DEADLINE_EXCEEDED,
+                         f"{w.ready_replicas}/{w.desired_replicas} replicas ready past the "
+                         f"progress deadline" + (f": {detail}" if detail else ""),
+                         now=now, generation=w.generation)
     looping = [p.name for p in w.pods if p.crash_looping]
     if looping:
         return condition(ConditionType.DEGRADED, True, R.CRASH_LOOPING,

@@ -4,20 +4,36 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-from lmscale import render
+from pydantic import ValidationError
+
+from lmscale import render, settings
 from lmscale.api import semantic
+from lmscale.api.plan_status import CapacityPlanStatus
 from lmscale.api.resource import FieldError, LanguageModelDeployment, parse_spec
 from lmscale.api.status import ConditionReason
+from lmscale.planner import auto
 from lmscale.planner.plan import CapacityPlan
+from lmscale.render import inference_pool
 
 
 @dataclasses.dataclass(frozen=True)
-class Desired:
+class Resolved:
+    """A valid spec and its capacity plan: what the scaler decides on (no manifests)."""
+
     lmd: LanguageModelDeployment
     plan: CapacityPlan
+    # The plan of each accelerator.fallbacks type, in order.
+    fallback_plans: tuple[CapacityPlan, ...] = dataclasses.field(default=(), kw_only=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Desired(Resolved):
     children: render.Children
 
     @property
@@ -37,19 +53,84 @@ class Invalid:
         return "\n".join(str(p) for p in self.problems)
 
 
-def desired_state(body: Mapping[str, Any]) -> Desired | Invalid:
-    parsed = parse_spec(body.get("spec") or {})
+# Parsed specs and their plans, shared by every resource with the same spec: a fleet of
+# one spec holds one pydantic model and one plan, not one per resource.
+_SPECS = 512
+_by_spec: OrderedDict[str, Any] = OrderedDict()
+_by_spec_lock = threading.Lock()
+
+
+def _resolution(spec: Mapping[str, Any], status: Mapping[str, Any]) -> Any:
+    key = json.dumps(spec, sort_keys=True, default=str)
+    with _by_spec_lock:
+        if key in _by_spec:
+            _by_spec.move_to_end(key)
+            return _by_spec[key]
+    parsed = parse_spec(spec)
     if isinstance(parsed, list):
-        return Invalid(problems=tuple(parsed), reason=ConditionReason.INVALID_FIELD)
-    resolution = semantic.resolve(parsed)
-    if not resolution.valid or resolution.plan is None:
-        return Invalid(problems=resolution.problems, reason=resolution.reason)
-    lmd = LanguageModelDeployment(metadata=dict(body["metadata"]), spec=parsed)
-    children = render.render_children(lmd, resolution.plan)
+        found: Any = Invalid(problems=tuple(parsed), reason=ConditionReason.INVALID_FIELD)
+    else:
+        resolution = semantic.resolve(parsed, decided=decided_degrees(status))
+        if not resolution.valid or resolution.plan is None:
+            found = Invalid(problems=resolution.problems, reason=resolution.reason)
+        else:
+            found = (parsed, resolution.plan, resolution.fallback_plans)
+    with _by_spec_lock:
+        _by_spec[key] = found
+        while len(_by_spec) > _SPECS:
+            _by_spec.popitem(last=False)
+    return found
+
+
+def decided_degrees(status: Mapping[str, Any]) -> dict[str, auto.Decided]:
+    """The `gpusPerReplica: auto` choices status.capacityPlan records, by GPU type: a
+    restarted operator keeps them while their inputs are the same (no calibration)."""
+    record = status.get("capacityPlan")
+    if not isinstance(record, Mapping) or not record:
+        return {}
+    try:
+        plan = CapacityPlanStatus.model_validate(record).model_dump()
+    except ValidationError:
+        return {}  # an unreadable plan is planned again
+    found = {}
+    for entry in [plan, *(plan.get("fallbacks") or [])]:
+        decided = auto.Decided.from_plan_dict(entry)
+        if decided is not None:
+            found[decided.gpu] = decided
+    return found
+
+
+def resolve(body: Mapping[str, Any]) -> Resolved | Invalid:
+    """The spec parsed and planned (shared between equal specs), without rendering."""
+    found = _resolution(body.get("spec") or {}, body.get("status") or {})
+    if isinstance(found, Invalid):
+        return found
+    parsed, plan, fallback_plans = found
+    meta = body["metadata"]
+    metadata = {k: meta[k] for k in ("name", "namespace", "uid", "generation") if k in meta}
+    return Resolved(lmd=LanguageModelDeployment(metadata=metadata, spec=parsed), plan=plan,
+                    fallback_plans=fallback_plans)
+
+
+def endpoint_picker_image() -> str:
+    """The chart's routing.endpointPickerImage (LMSCALE_ENDPOINT_PICKER_IMAGE) or the default."""
+    return settings.endpoint_picker_image() or inference_pool.DEFAULT_IMAGE
+
+
+def desired_state(body: Mapping[str, Any]) -> Desired | Invalid:
+    resolved = resolve(body)
+    if isinstance(resolved, Invalid):
+        return resolved
+    lmd = resolved.lmd
+    children = render.render_children(lmd, resolved.plan,
+                                      endpoint_picker_image=endpoint_picker_image(),
+                                      fallback_plans=resolved.fallback_plans,
+                                      activator=settings.activator_service() is not None)
     owner = render.owner_reference(body)
     for manifest in children.present():
         manifest["metadata"]["ownerReferences"] = [copy.deepcopy(owner)]
-    return Desired(lmd=lmd, plan=resolution.plan, children=children)
+    return Desired(lmd=lmd, plan=resolved.plan, children=children,
+                   fallback_plans=resolved.fallback_plans)
 
 
 def initial_replicas(lmd: LanguageModelDeployment) -> int:
@@ -57,3 +138,23 @@ def initial_replicas(lmd: LanguageModelDeployment) -> int:
     if not lmd.spec.scaling.enabled:
         return lmd.spec.replicas
     return lmd.spec.scaling.min_replicas
+
+
+def ignored_replicas(old_spec: Mapping[str, Any] | None, new_spec: Mapping[str, Any],
+                     lmd: LanguageModelDeployment) -> str | None:
+    """Why a change of `spec.replicas` (`kubectl scale lmd`, an HPA) has no effect, or None.
+
+    Under autoscaling the operator's scaler owns the replica count; honouring a second
+    writer would make the two fight, so the change is kept in spec but reported.
+    """
+    if old_spec is None or not lmd.spec.scaling.enabled:
+        return None
+    before, after = old_spec.get("replicas"), new_spec.get("replicas")
+    if before == after or before is None or after is None:
+        return None  # the schema's default filling in is nobody's change
+    scaling = lmd.spec.scaling
+    return (f"spec.replicas changed {before} -> {after} but is ignored while "
+            f"spec.scaling.enabled is true: the autoscaler keeps "
+            f"{scaling.min_replicas}-{scaling.max_replicas} replicas "
+            f"(spec.scaling.minReplicas/maxReplicas); set spec.scaling.enabled: false to "
+            f"set replicas by hand or with kubectl scale")

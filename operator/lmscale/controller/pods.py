@@ -8,6 +8,10 @@ from datetime import datetime
 from typing import Any
 
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+VARIANT_LABEL = "lmscale.dev/variant"
+# What one pod carries at the SLO (its GPU type's calibrated target, in requests in flight),
+# written by the scaler on a mixed fleet's pods: a router's weight for the pod.
+CAPACITY_ANNOTATION = "lmscale.dev/capacity"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,6 +25,12 @@ class PodInfo:
     unschedulable_message: str | None  # the scheduler's reason, while it cannot place the pod
     crash_looping: bool
     deletion_cost: int | None
+    # A fallback GPU type's pod: its type (the variant label); None for the primary's.
+    variant: str | None = None
+    # Since when the scheduler has refused it (PodScheduled=False, Unschedulable).
+    unschedulable_since: datetime | None = None
+    ip: str | None = None  # status.podIP: what an EndpointSlice of the model points at
+    capacity: str | None = None  # its CAPACITY_ANNOTATION, as written
 
 
 def _time(value: str | None) -> datetime | None:
@@ -41,7 +51,8 @@ def summarize(body: Mapping[str, Any]) -> PodInfo:
         (s.get("state") or {}).get("waiting", {}).get("reason")
         for s in status.get("containerStatuses") or []
     }
-    cost = (meta.get("annotations") or {}).get(DELETION_COST)
+    notes = meta.get("annotations") or {}
+    cost = notes.get(DELETION_COST)
     return PodInfo(
         namespace=meta.get("namespace", ""),
         name=meta.get("name", ""),
@@ -54,4 +65,10 @@ def summarize(body: Mapping[str, Any]) -> PodInfo:
         crash_looping=bool(waiting_reasons & {"CrashLoopBackOff", "ImagePullBackOff",
                                                "ErrImagePull", "CreateContainerConfigError"}),
         deletion_cost=int(cost) if cost is not None and cost.lstrip("-").isdigit() else None,
+        variant=(meta.get("labels") or {}).get(VARIANT_LABEL),
+        unschedulable_since=(_time(scheduled.get("lastTransitionTime"))
+                             or _time(meta.get("creationTimestamp"))) if unschedulable
+        else None,
+        ip=status.get("podIP") or None,
+        capacity=notes.get(CAPACITY_ANNOTATION),
     )

@@ -18,8 +18,12 @@ COMPONENT_OF = {
     "kube-controller-manager": "kubernetes",
     "kube-scheduler": "kubernetes",
     "kubectl": "kubernetes",
+    "kubelet": "kubernetes",
+    "kube-proxy": "kubernetes",
     "kwok": "kwok",
     "helm": "helm",
+    "prometheus": "prometheus",
+    "promtool": "prometheus",
 }
 
 
@@ -43,6 +47,25 @@ def from_environment(name: str) -> Path | None:
     if assets and (Path(assets) / name).is_file():
         return Path(assets) / name
     return None
+
+
+def from_cache(name: str, *, hack: Path) -> Path | None:
+    """`name` if it is already at hand (environment or version cache); never builds."""
+    if found := from_environment(name):
+        return found
+    component = COMPONENT_OF[name]
+    version = read_versions(hack)[f"{component.upper()}_VERSION"]
+    xdg = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    cache = Path(os.environ.get("LMSCALE_BIN_CACHE") or xdg / "lmscale" / "bin")
+    path = cache / f"{component}-{version}" / name
+    return path if path.is_file() else None
+
+
+def prometheus(hack: Path) -> Path:
+    """LMSCALE_PROMETHEUS_BIN, else the Prometheus built with Kubernetes service discovery."""
+    if explicit := os.environ.get("LMSCALE_PROMETHEUS_BIN"):
+        return Path(explicit)
+    return find("prometheus", hack=hack)
 
 
 def find(name: str, *, hack: Path, build: bool = True) -> Path:

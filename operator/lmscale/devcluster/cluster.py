@@ -16,7 +16,18 @@ from pathlib import Path
 
 import yaml
 
-from lmscale.devcluster import binaries, kubeconfig, nodepools, pki, processes, prometheus
+from lmscale.devcluster import (
+    binaries,
+    crdmodules,
+    images,
+    kubeconfig,
+    node,
+    nodeconfig,
+    nodepools,
+    pki,
+    processes,
+    prometheus,
+)
 from lmscale.devcluster.layout import Layout
 
 log = logging.getLogger(__name__)
@@ -37,7 +48,7 @@ def up(layout: Layout | None = None, *, timeout: float = 120.0) -> Layout:
     layout = layout or Layout.default()
     started = time.monotonic()
     bins = {name: binaries.find(name, hack=layout.hack) for name in binaries.COMPONENT_OF
-            if name != "helm"}
+            if name not in ("helm", "prometheus", "promtool")}
     pki.ensure(layout.pki)
     layout.kubeconfig.write_text(kubeconfig.render(server=layout.apiserver_url, pki=layout.pki))
     shape = node_pools(layout)
@@ -57,6 +68,11 @@ def up(layout: Layout | None = None, *, timeout: float = 120.0) -> Layout:
     _wait(layout, "kwok", lambda: _ready_nodes(layout, bins["kubectl"]) >= expected_nodes, timeout)
     _wait(layout, "kube-controller-manager",
           lambda: _has_default_service_account(layout, bins["kubectl"]), timeout)
+    for crd in crdmodules.crd_files(layout.hack):  # Gateway API, its extension, monitoring
+        kubectl(layout, "apply", "--server-side", "--force-conflicts",
+                "--field-manager=lmscale-devcluster", "-f", str(crd), binary=bins["kubectl"])
+    if layout.real_node:
+        start_real_node(layout, bins, timeout=timeout)
     (layout.root / "cluster.json").write_text(json.dumps({
         "kubeconfig": str(layout.kubeconfig),
         "apiserver": layout.apiserver_url,
@@ -68,8 +84,33 @@ def up(layout: Layout | None = None, *, timeout: float = 120.0) -> Layout:
     return layout
 
 
+def start_real_node(layout: Layout, bins: dict[str, Path], *, timeout: float,
+                    preload: tuple[Path, ...] = ()) -> None:
+    """The real node joined and Ready, with the pause image and `preload` imported."""
+    node.start(layout, bins, preload=[images.pause_archive(layout.hack), *preload])
+    _apply(layout, bins["kubectl"], [node.kubernetes_endpoints(layout)])
+    _wait(layout, "kubelet", lambda: _node_ready(layout, bins["kubectl"]), timeout)
+    if exited := [n for n, pid in node.running(layout).items() if pid is None]:
+        raise ClusterError(f"{exited[0]} exited; see {layout.logs / (exited[0] + '.log')}:\n"
+                           + _tail(layout.logs / f"{exited[0]}.log"))
+    kubectl(layout, "patch", "node", nodeconfig.NODE_NAME, "--subresource=status",
+            "--type=merge", "-p", node.gpu_capacity_patch(), binary=bins["kubectl"])
+
+
+def _node_ready(layout: Layout, binary: Path) -> bool:
+    try:
+        out = kubectl(layout, "get", "node", nodeconfig.NODE_NAME, "-o",
+                      "jsonpath={.status.conditions[?(@.type=='Ready')].status}", binary=binary)
+    except ClusterError:
+        return False
+    return out.strip() == "True"
+
+
 def down(layout: Layout | None = None) -> None:
     layout = layout or Layout.default()
+    if node.paths(layout).root.exists():
+        kube_proxy = binaries.from_cache("kube-proxy", hack=layout.hack)
+        node.stop(layout, kube_proxy=kube_proxy)
     for name in reversed(COMPONENTS):
         processes.stop(name, pids=layout.pids)
     shutil.rmtree(layout.root, ignore_errors=True)
@@ -77,7 +118,8 @@ def down(layout: Layout | None = None) -> None:
 
 def status(layout: Layout | None = None) -> dict[str, int | None]:
     layout = layout or Layout.default()
-    return {name: processes.running_pid(layout.pids, name) for name in COMPONENTS}
+    names = COMPONENTS + (node.COMPONENTS if layout.real_node else ())
+    return {name: processes.running_pid(layout.pids, name) for name in names}
 
 
 def _nodepools_file(layout: Layout) -> Path:
@@ -93,7 +135,8 @@ def _wait(layout: Layout, name: str, check: Callable[[], bool], timeout: float) 
     while time.monotonic() < deadline:
         if check():
             return
-        if name in COMPONENTS and processes.running_pid(layout.pids, name) is None:
+        exited = processes.running_pid(layout.pids, name) is None
+        if name in COMPONENTS + node.COMPONENTS and exited:
             raise ClusterError(f"{name} exited; see {layout.logs / (name + '.log')}:\n"
                                + _tail(layout.logs / f"{name}.log"))
         time.sleep(0.25)
@@ -180,7 +223,13 @@ def _apiserver_argv(layout: Layout, apiserver: Path) -> list[str]:
         f"--secure-port={layout.ports.apiserver}",
         f"--cert-dir={p}", f"--tls-cert-file={p / 'apiserver.crt'}",
         f"--tls-private-key-file={p / 'apiserver.key'}", f"--client-ca-file={p / 'ca.crt'}",
-        "--authorization-mode=RBAC", "--allow-privileged=true",
+        # Node + NodeRestriction: the real node's kubelet gets exactly a node's rights.
+        "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
+        "--allow-privileged=true",
+        # logs/exec/port-forward: the apiserver authenticates to kubelets as the admin.
+        f"--kubelet-client-certificate={p / 'admin.crt'}",
+        f"--kubelet-client-key={p / 'admin.key'}",
+        "--kubelet-preferred-address-types=InternalIP,Hostname",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-account-key-file={p / 'sa.pub'}",
@@ -249,10 +298,10 @@ def _prometheus_argv(layout: Layout) -> list[str]:
     layout.prometheus_targets.mkdir(parents=True, exist_ok=True)
     config.write_text(prometheus.render_config(
         targets_dir=layout.prometheus_targets, self_port=layout.ports.prometheus,
-        kwok_port=layout.ports.kwok,
+        kwok_port=layout.ports.kwok, apiserver_url=layout.apiserver_url, pki=layout.pki,
     ))
     return [
-        os.environ.get("LMSCALE_PROMETHEUS_BIN", shutil.which("prometheus") or "prometheus"),
+        str(binaries.prometheus(layout.hack)),
         f"--config.file={config}", f"--storage.tsdb.path={layout.root / 'prometheus' / 'data'}",
         f"--web.listen-address=127.0.0.1:{layout.ports.prometheus}",
         "--web.enable-lifecycle", "--storage.tsdb.retention.time=1d", "--log.level=warn",

@@ -39,12 +39,25 @@ class Layout:
     root: Path
     hack: Path
     ports: Ports = dataclasses.field(default_factory=Ports)
+    # A real kubelet node beside the kwok pools (lmscale.devcluster.node): one per machine.
+    real_node: bool = False
 
     @classmethod
     def default(cls) -> Layout:
+        """The checkout's cluster; LMSCALE_CLUSTER_PORT_OFFSET shifts every port so that
+        several checkouts on one machine can each run their own. Only the cluster at the
+        default ports gets the real node (as root; LMSCALE_REAL_NODE=0 leaves it out).
+        Each offset has its own state directory, so two clusters of one checkout never
+        share certificates or pid files."""
         hack = repo_root() / "hack" / "localcluster"
-        root = Path(os.environ.get("LMSCALE_CLUSTER_DIR", repo_root() / ".localcluster"))
-        return cls(root=root, hack=hack)
+        offset = int(os.environ.get("LMSCALE_CLUSTER_PORT_OFFSET", "0"))
+        state = ".localcluster" if offset == 0 else f".localcluster-{offset}"
+        root = Path(os.environ.get("LMSCALE_CLUSTER_DIR", repo_root() / state))
+        ports = Ports(**{field.name: getattr(Ports(), field.name) + offset
+                         for field in dataclasses.fields(Ports)})
+        real_node = (offset == 0 and os.geteuid() == 0
+                     and os.environ.get("LMSCALE_REAL_NODE", "1") != "0")
+        return cls(root=root, hack=hack, ports=ports, real_node=real_node)
 
     @property
     def pki(self) -> Path:

@@ -47,3 +47,9 @@ def ensure(pki: Path) -> None:
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
     _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
     (pki / "complete").write_text("")
+
+
+def ensure_client(pki: Path, name: str, subject: str) -> None:
+    """A client certificate `name.crt` for `subject` (O= groups, CN= user), issued once."""
+    if not (pki / f"{name}.crt").exists():
+        _issue(pki, name, subject, extensions="extendedKeyUsage=clientAuth\n")

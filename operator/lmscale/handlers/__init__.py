@@ -3,4 +3,4 @@
 Importing this package registers every handler with kopf's default registry.
 """
 
-from lmscale.handlers import drift, indexes, lifecycle, operator, scaling  # noqa: F401
+from lmscale.handlers import drift, endpoints, indexes, lifecycle, operator, scaling  # noqa: F401

@@ -8,16 +8,34 @@ from typing import Any
 import kopf
 
 from lmscale import operator_metrics
+from lmscale import settings as lmscale_settings
+from lmscale.handlers import drift, endpoints
+from lmscale.handlers.names import CHILD_SELECTOR
+from lmscale.k8s import credentials
 from lmscale.k8s.client import Kube, make_api_client
+from lmscale.render import activation
+from lmscale.scaler import policy_spec
 from lmscale.settings import OperatorSettings
+
+CHILD_RESOURCES = (("", "v1", "pods"), ("", "v1", "services"), ("apps", "v1", "deployments"),
+                   ("networking.k8s.io", "v1", "ingresses"),
+                   ("policy", "v1", "poddisruptionbudgets"))
 
 
 @kopf.on.startup()
 def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    config = OperatorSettings.from_env()
+    # `lmscale run` passes its settings (the command line wins over the environment).
+    config = memo.get("settings") or OperatorSettings.from_env()
     memo.settings = config
     memo.kube = Kube(make_api_client())
+    # kopf gives each object a shallow copy of this memo when it first sees it: state that
+    # handlers share must exist here, or every object grows its own (a rendered copy of its
+    # owner's children per child object: 0.7 MB per resource).
+    drift.shared_state(memo)
+    endpoints.slices_written(memo)
+    memo.wakes_seen = {}
     memo.metrics = operator_metrics.default()
+    policy_spec.observe(memo.metrics.record_calibration)
     memo.metrics_server = operator_metrics.start_metrics_server(config.server,
                                                                 metrics=memo.metrics)
     # Progress and the last-handled spec live in status, so the operator writes nothing
@@ -30,7 +48,32 @@ def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.execution.max_workers = 8
-    settings.peering.stealth = True  # keep-alives are not logged
+    # Watch only what lmscale rendered (kopf's `labels=` filters run after the objects have
+    # crossed the wire and been parsed).
+    for resource in CHILD_RESOURCES:
+        settings.watching.label_selectors[resource] = CHILD_SELECTOR
+    activator = lmscale_settings.activator_service()
+    if activator is not None:  # only the activator's own slices (handlers.endpoints)
+        settings.watching.label_selectors[("discovery.k8s.io", "endpointslices")] = (
+            f"{activation.SERVICE_NAME_LABEL}={activator[1]}")
+    # An apiserver that stops answering must not hold the operator: requests time out, and
+    # a stop (SIGTERM) that cannot finish gracefully ends the process within seconds.
+    settings.networking.connect_timeout = 5
+    settings.networking.request_timeout = 60
+    settings.process.ultimate_exiting_timeout = 10
+
+
+@kopf.on.login()
+def operator_login(**_: Any) -> kopf.ConnectionInfo:
+    """kopf's watches act as the same identity as lmscale's client (and, in a pod, reach
+    the apiserver by the address the kubelet gives, not by cluster DNS)."""
+    creds = credentials.load()
+    token = creds.bearer_token()
+    return kopf.ConnectionInfo(
+        server=creds.server, ca_data=creds.ca_pem, insecure=creds.insecure,
+        scheme="Bearer" if token else None, token=token,
+        certificate_data=creds.cert_pem, private_key_data=creds.key_pem,
+        default_namespace=creds.namespace)
 
 
 @kopf.on.cleanup()

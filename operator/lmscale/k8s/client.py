@@ -1,21 +1,23 @@
 """A thin synchronous client: server-side apply, get, list and delete by raw path.
 
-The generated kubernetes client is used only for its configuration and transport; raw
-paths keep server-side apply (content type application/apply-patch+yaml) uniform across
-kinds, including our own custom resource.
+urllib3 with the credentials of `lmscale.k8s.credentials`, no generated client: raw paths
+keep server-side apply (content type application/apply-patch+yaml) uniform across kinds,
+including our own custom resource, and the operator does not pay for models it never uses.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import ssl
+import tempfile
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
-from kubernetes.client.exceptions import ApiException
+import urllib3
 
-from lmscale.k8s import resources
+from lmscale.k8s import credentials, resources
 
 # Field managers: one for everything rendered from the spec, one for replicas (the scaler),
 # so Argo CD, `kubectl scale` users and the two halves of the operator never fight.
@@ -24,46 +26,92 @@ SCALER_MANAGER = "lmscale-scaler"
 
 NotFound = 404
 Conflict = 409
+# (connect, read) seconds for every call: a request to an apiserver that stopped answering
+# fails instead of holding a thread (and the operator's exit) forever.
+TIMEOUT = (5.0, 30.0)
+PARTIAL_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
-__all__ = ["ApiException", "Kube", "make_api_client"]
+__all__ = ["ApiException", "Kube", "Transport", "make_api_client"]
 
 
-def make_api_client(kubeconfig: str | None = None, *, pool_size: int = 16
-                    ) -> k8s_client.ApiClient:
-    """In-cluster credentials when running in a pod, else the kubeconfig.
+class ApiException(Exception):  # noqa: N818 - the name every Kubernetes Python client uses
+    """An answer outside 2xx: `status`, `reason` and the apiserver's Status `body`."""
 
-    The connection pool is sized for the scaler's parallel status writes.
-    """
-    configuration = k8s_client.Configuration()
-    configuration.connection_pool_maxsize = pool_size
-    if kubeconfig is None:
-        try:
-            k8s_config.load_incluster_config(client_configuration=configuration)
-            return k8s_client.ApiClient(configuration)
-        except k8s_config.ConfigException:
-            pass
-    k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-    return k8s_client.ApiClient(configuration)
+    def __init__(self, status: int, reason: str, body: str = "") -> None:
+        super().__init__(f"HTTP {status} {reason}: {body[:500]}")
+        self.status, self.reason, self.body = status, reason, body
+
+
+class Transport:
+    """Connections to one apiserver as one identity, pooled for the scaler's parallel writes."""
+
+    def __init__(self, creds: credentials.Credentials, *, pool_size: int = 16) -> None:
+        self.credentials = creds
+        self._pool = urllib3.PoolManager(maxsize=pool_size, block=False,
+                                         ssl_context=_ssl_context(creds))
+
+    def request(self, method: str, path: str, *, query: list[tuple[str, str]],
+                body: bytes | None, headers: dict[str, str],
+                timeout: float | tuple[float, float]) -> tuple[int, str, bytes]:
+        url = self.credentials.server + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        token = self.credentials.bearer_token()
+        if token:
+            headers = {**headers, "Authorization": f"Bearer {token}"}
+        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        response = self._pool.request(method, url, body=body, headers=headers,
+                                      timeout=urllib3.Timeout(connect=connect, read=read),
+                                      retries=urllib3.Retry(total=2, read=0, status=0,
+                                                            redirect=0),
+                                      preload_content=True)
+        return response.status, response.reason or "", response.data
+
+    def close(self) -> None:
+        self._pool.clear()
+
+
+def make_api_client(kubeconfig: str | os.PathLike[str] | None = None, *,
+                    pool_size: int = 16) -> Transport:
+    """In-cluster credentials when running in a pod, else the kubeconfig
+    (raises `credentials.CredentialsError` saying what is missing)."""
+    return Transport(credentials.load(kubeconfig), pool_size=pool_size)
+
+
+def _ssl_context(creds: credentials.Credentials) -> ssl.SSLContext:
+    context = ssl.create_default_context(
+        cadata=creds.ca_pem.decode() if creds.ca_pem else None)
+    if creds.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if creds.cert_pem and creds.key_pem:
+        # ssl loads a certificate chain only from files: a private directory, gone at once.
+        with tempfile.TemporaryDirectory(prefix="lmscale-") as tmp:
+            cert, key = os.path.join(tmp, "tls.crt"), os.path.join(tmp, "tls.key")
+            for file, data in ((cert, creds.cert_pem), (key, creds.key_pem)):
+                with open(os.open(file, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as out:
+                    out.write(data)
+            context.load_cert_chain(cert, key)
+    return context
 
 
 class Kube:
     """The operations lmscale needs, one method each."""
 
-    def __init__(self, api: k8s_client.ApiClient) -> None:
+    def __init__(self, api: Transport) -> None:
         self.api = api
 
     def _call(self, method: str, path: str, *, body: Any = None,
               query: list[tuple[str, str]] | None = None,
-              content_type: str = "application/json") -> Any:
-        _, url, headers, payload, _ = self.api.param_serialize(
-            method, path, query_params=query or [], body=body,
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        response = self.api.call_api(method, url, header_params=headers, body=payload)
-        data = response.read()
-        if not 200 <= response.status < 300:
-            raise ApiException(http_resp=response, body=data.decode(errors="replace"))
+              content_type: str = "application/json",
+              timeout: float | tuple[float, float] = TIMEOUT,
+              accept: str = "application/json") -> Any:
+        payload = None if body is None else json.dumps(body).encode()
+        status, reason, data = self.api.request(
+            method, path, query=query or [], body=payload, timeout=timeout,
+            headers={"Content-Type": content_type, "Accept": accept})
+        if not 200 <= status < 300:
+            raise ApiException(status, reason, data.decode(errors="replace"))
         return json.loads(data) if data else {}
 
     def apply(self, manifest: Mapping[str, Any], *, field_manager: str,
@@ -79,10 +127,11 @@ class Kube:
             content_type="application/apply-patch+yaml",
         ))
 
-    def get(self, resource: resources.Resource, *, namespace: str | None, name: str
-            ) -> dict[str, Any] | None:
+    def get(self, resource: resources.Resource, *, namespace: str | None, name: str,
+            timeout: float | tuple[float, float] = TIMEOUT) -> dict[str, Any] | None:
         try:
-            return dict(self._call("GET", resource.path(namespace=namespace, name=name)))
+            return dict(self._call("GET", resource.path(namespace=namespace, name=name),
+                                   timeout=timeout))
         except ApiException as error:
             if error.status == NotFound:
                 return None
@@ -93,6 +142,36 @@ class Kube:
         query = [("labelSelector", label_selector)] if label_selector else []
         body = self._call("GET", resource.path(namespace=namespace), query=query)
         return list(body.get("items", []))
+
+    def count(self, resource: resources.Resource, *, namespace: str | None = None,
+              label_selector: str | None = None, page: int = 500) -> int:
+        """How many objects match, read as metadata only, a page at a time."""
+        total, token = 0, ""
+        while True:
+            query = [("limit", str(page))]
+            query += [("labelSelector", label_selector)] if label_selector else []
+            query += [("continue", token)] if token else []
+            body = self._call("GET", resource.path(namespace=namespace), query=query,
+                              accept=PARTIAL_METADATA_LIST)
+            total += len(body.get("items") or [])
+            token = (body.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return total
+
+    def create(self, manifest: Mapping[str, Any], *,
+               timeout: float | tuple[float, float] = TIMEOUT) -> dict[str, Any]:
+        """POST: fails with 409 Conflict when the object exists (the point, for a Lease)."""
+        resource = resources.of(manifest)
+        path = resource.path(namespace=manifest["metadata"].get("namespace"))
+        return dict(self._call("POST", path, body=dict(manifest), timeout=timeout))
+
+    def replace(self, manifest: Mapping[str, Any], *,
+                timeout: float | tuple[float, float] = TIMEOUT) -> dict[str, Any]:
+        """PUT with the manifest's resourceVersion: 409 Conflict when someone wrote first."""
+        resource = resources.of(manifest)
+        meta = manifest["metadata"]
+        path = resource.path(namespace=meta.get("namespace"), name=meta["name"])
+        return dict(self._call("PUT", path, body=dict(manifest), timeout=timeout))
 
     def merge_patch(self, resource: resources.Resource, *, namespace: str | None, name: str,
                     patch: Mapping[str, Any], subresource: str | None = None) -> dict[str, Any]:

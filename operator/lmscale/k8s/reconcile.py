@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from lmscale import render
+from lmscale.api.plan_status import capacity_plan_status
 from lmscale.api.resource import API_VERSION, KIND
 from lmscale.api.status import Condition, ConditionReason, ConditionType, set_condition
-from lmscale.controller import conditions
+from lmscale.controller import address, conditions
 from lmscale.controller.desired import Desired, Invalid, initial_replicas
 from lmscale.k8s import resources
 from lmscale.k8s.client import SCALER_MANAGER, TEMPLATE_MANAGER, Kube
@@ -28,8 +29,13 @@ class Change:
         return f"{self.verb} {self.kind} {self.name}"
 
 
-def apply_children(kube: Kube, desired: Desired) -> list[Change]:
-    """Apply every child that should exist and delete the optional ones that should not."""
+def apply_children(kube: Kube, desired: Desired, *, had_variants: bool = False
+                   ) -> list[Change]:
+    """Apply every child that should exist and delete the optional ones that should not.
+
+    `had_variants`: the resource's status shows fallback plans, so Deployments of types the
+    spec no longer lists may exist (looked for only then, or while the spec lists any).
+    """
     changes: list[Change] = []
     meta = desired.lmd.metadata
     for manifest in desired.manifests:
@@ -40,18 +46,46 @@ def apply_children(kube: Kube, desired: Desired) -> list[Change]:
         if before is None:
             changes.append(Change("created", manifest["kind"], name))
             if manifest["kind"] == "Deployment":
-                replicas = render.render_replicas(name, meta["namespace"],
-                                                  initial_replicas(desired.lmd))
+                # A fallback type starts empty: the scaler moves capacity there when the
+                # primary type cannot be scheduled.
+                first = 0 if _is_variant(manifest) else initial_replicas(desired.lmd)
+                replicas = render.render_replicas(name, meta["namespace"], first)
                 kube.apply(replicas, field_manager=SCALER_MANAGER)
         elif _version(before) != _version(after):
             changes.append(Change("updated", manifest["kind"], name))
-    for api_version, kind in desired.children.absent():
+    if had_variants or desired.children.variants:
+        changes += _delete_unlisted_variants(kube, desired)
+    for api_version, kind, name in desired.children.absent(meta["name"]):
         resource = resources.BY_KIND[(api_version, kind)]
-        name = meta["name"]
         existing = kube.get(resource, namespace=meta["namespace"], name=name)
         if existing is not None and _owned_by(existing, meta.get("uid")):
             kube.delete(resource, namespace=meta["namespace"], name=name)
             changes.append(Change("deleted", kind, name))
+    return changes
+
+
+def had_variants(body: Mapping[str, Any]) -> bool:
+    """Whether the last plan written to status had fallback types."""
+    return bool(((body.get("status") or {}).get("capacityPlan") or {}).get("fallbacks"))
+
+
+def _is_variant(manifest: Mapping[str, Any]) -> bool:
+    return render.VARIANT_LABEL in (manifest.get("metadata", {}).get("labels") or {})
+
+
+def _delete_unlisted_variants(kube: Kube, desired: Desired) -> list[Change]:
+    """Deployments of fallback types the spec no longer lists (a list call: their names
+    come from types that are gone from the spec)."""
+    meta = desired.lmd.metadata
+    wanted = {m["metadata"]["name"] for m in desired.children.variants}
+    selector = f"{render.DEPLOYMENT_LABEL}={meta['name']},{render.VARIANT_LABEL}"
+    changes = []
+    for existing in kube.list(resources.DEPLOYMENTS, namespace=meta["namespace"],
+                              label_selector=selector):
+        name = existing["metadata"]["name"]
+        if name not in wanted and _owned_by(existing, meta.get("uid")):
+            kube.delete(resources.DEPLOYMENTS, namespace=meta["namespace"], name=name)
+            changes.append(Change("deleted", "Deployment", name))
     return changes
 
 
@@ -105,8 +139,10 @@ def write_spec_status(kube: Kube, body: Mapping[str, Any], outcome: Desired | In
         status = {
             "observedGeneration": generation,
             "selector": render.selector(body["metadata"]["name"]),
-            "capacityPlan": {**outcome.plan.to_dict(),
-                             **({"autoscaling": dict(autoscaling)} if autoscaling else {})},
+            "url": address.url(outcome.lmd),
+            "capacityPlan": capacity_plan_status(
+                outcome.plan.to_dict(), autoscaling,
+                fallbacks=[p.to_dict() for p in outcome.fallback_plans]),
         }
     status["conditions"] = conditions_json(current_conditions(body), [invalid])
     kube.apply(_status_body(body, status), field_manager=TEMPLATE_MANAGER,

@@ -40,6 +40,14 @@ PVCS = Resource("", "v1", "persistentvolumeclaims")
 INGRESSES = Resource("networking.k8s.io", "v1", "ingresses")
 PDBS = Resource("policy", "v1", "poddisruptionbudgets")
 LMDS = Resource("lmscale.dev", "v1alpha1", "languagemodeldeployments")
+LEASES = Resource("coordination.k8s.io", "v1", "leases")
+CONFIGMAPS = Resource("", "v1", "configmaps")
+SERVICEACCOUNTS = Resource("", "v1", "serviceaccounts")
+ROLES = Resource("rbac.authorization.k8s.io", "v1", "roles")
+ROLEBINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings")
+HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes")
+INFERENCEPOOLS = Resource("inference.networking.k8s.io", "v1", "inferencepools")
+ENDPOINTSLICES = Resource("discovery.k8s.io", "v1", "endpointslices")
 
 BY_KIND: dict[tuple[str, str], Resource] = {
     ("apps/v1", "Deployment"): DEPLOYMENTS,
@@ -49,6 +57,15 @@ BY_KIND: dict[tuple[str, str], Resource] = {
     ("networking.k8s.io/v1", "Ingress"): INGRESSES,
     ("policy/v1", "PodDisruptionBudget"): PDBS,
     ("lmscale.dev/v1alpha1", "LanguageModelDeployment"): LMDS,
+    ("coordination.k8s.io/v1", "Lease"): LEASES,
+    ("v1", "ConfigMap"): CONFIGMAPS,
+    ("v1", "Event"): EVENTS,
+    ("v1", "ServiceAccount"): SERVICEACCOUNTS,
+    ("rbac.authorization.k8s.io/v1", "Role"): ROLES,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): ROLEBINDINGS,
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): HTTPROUTES,
+    ("inference.networking.k8s.io/v1", "InferencePool"): INFERENCEPOOLS,
+    ("discovery.k8s.io/v1", "EndpointSlice"): ENDPOINTSLICES,
 }
 
 

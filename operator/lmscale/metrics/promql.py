@@ -26,6 +26,8 @@ class QueryContext:
     namespace_label: str = "namespace"
     pod_label: str = "pod"
     deployment_label: str = "lmscale_dev_deployment"
+    dcgm_namespace_label: str | None = None  # None: namespace_label
+    dcgm_pod_label: str | None = None  # None: pod_label
     max_age_seconds: float = 60.0
     rate_window_seconds: float = 60.0  # rate() window: TTFT histograms, token counters
     quantile: float = 0.95
@@ -43,6 +45,8 @@ class QueryContext:
             namespace_label=settings.namespace_label,
             pod_label=settings.pod_label,
             deployment_label=settings.deployment_label,
+            dcgm_namespace_label=settings.dcgm_namespace_label,
+            dcgm_pod_label=settings.dcgm_pod_label,
             max_age_seconds=settings.max_age_seconds,
             rate_window_seconds=rate_window_seconds,
             namespaces=namespaces,
@@ -115,6 +119,15 @@ def histogram_quantile(histogram: str, ctx: QueryContext, *, matchers: str = "")
     rate = f"rate({sel}[{_duration(ctx.rate_window_seconds)}])"
     buckets = f"sum by (le, {ctx.group}) ({fresh(rate, sel, ctx)})"
     return f"histogram_quantile({_number(ctx.quantile)}, {buckets})"
+
+
+def first_quantile(histograms: tuple[str, ...], ctx: QueryContext) -> str:
+    """The quantile of the first of several histogram names a deployment exports.
+
+    Per deployment, not per pod: a fleet halfway through an engine upgrade reads the new
+    name where any pod exports it (the old pods' samples are then left out).
+    """
+    return " or ".join(histogram_quantile(name, ctx) for name in histograms)
 
 
 def pod_deployments(name: str, ctx: QueryContext) -> str:

@@ -21,8 +21,10 @@ class Metric(enum.StrEnum):
     RUNNING = "running"
     KV_CACHE_USAGE = "kv_cache_usage"
     TTFT_P95 = "ttft_p95_seconds"
+    TPOT_P95 = "tpot_p95_seconds"
     GPU_UTILIZATION = "gpu_utilization"
     PROMPT_TOKENS_RATE = "prompt_tokens_per_second"
+    COMPLETIONS_RATE = "completions_per_second"
     REPORTING_REPLICAS = "reporting_replicas"  # pods whose load series are fresh
 
 
@@ -74,8 +76,10 @@ class DeploymentMetrics:
     running: float | None = None
     kv_cache_usage: float | None = None
     ttft_p95_seconds: float | None = None
+    tpot_p95_seconds: float | None = None  # time per output token (inter-token latency)
     gpu_utilization: float | None = None  # 0..1, mean over the GPUs of serving pods
     prompt_tokens_per_second: float | None = None  # prefilled, summed over the pods
+    completions_per_second: float | None = None  # requests finished, summed over the pods
     reporting_replicas: float | None = None  # pods that reported load (HPA's missing-pod rules)
     missing: Mapping[Metric, Outcome] = dataclasses.field(
         default_factory=lambda: MappingProxyType({})
@@ -90,8 +94,10 @@ class DeploymentMetrics:
             running=values.get(Metric.RUNNING),
             kv_cache_usage=values.get(Metric.KV_CACHE_USAGE),
             ttft_p95_seconds=values.get(Metric.TTFT_P95),
+            tpot_p95_seconds=values.get(Metric.TPOT_P95),
             gpu_utilization=values.get(Metric.GPU_UTILIZATION),
             prompt_tokens_per_second=values.get(Metric.PROMPT_TOKENS_RATE),
+            completions_per_second=values.get(Metric.COMPLETIONS_RATE),
             reporting_replicas=values.get(Metric.REPORTING_REPLICAS),
             missing=MappingProxyType(dict(missing)),
         )

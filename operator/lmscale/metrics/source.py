@@ -30,7 +30,7 @@ class EngineSource(abc.ABC):
 
 
 class GaugeEngineSource(EngineSource):
-    """An engine whose load metrics are gauges and whose TTFT is one histogram.
+    """An engine whose load metrics are gauges and whose TTFT and TPOT are histograms.
 
     Subclasses only name their metrics; tuples list a current name first and older names
     after it, so a fleet halfway through an engine upgrade still reads.
@@ -40,7 +40,10 @@ class GaugeEngineSource(EngineSource):
     running: ClassVar[tuple[str, ...]]
     kv_cache_usage: ClassVar[tuple[str, ...]] = ()
     ttft_histogram: ClassVar[str | None] = None
+    # Inter-token latency histograms, current name first (vLLM renamed its in v0.11).
+    tpot_histograms: ClassVar[tuple[str, ...]] = ()
     prompt_tokens: ClassVar[tuple[str, ...]] = ()  # counters of prompt tokens prefilled
+    completions: ClassVar[tuple[str, ...]] = ()  # counters of requests finished
 
     def expression(self, metric: Metric, ctx: promql.QueryContext) -> str | None:
         if metric is Metric.WAITING:
@@ -53,10 +56,18 @@ class GaugeEngineSource(EngineSource):
             )
         if metric is Metric.TTFT_P95:
             return self.ttft_p95(ctx)
+        if metric is Metric.TPOT_P95:
+            if not self.tpot_histograms:
+                return None
+            return promql.first_quantile(self.tpot_histograms, ctx)
         if metric is Metric.PROMPT_TOKENS_RATE:
             return (
                 promql.rate_sum_by_deployment(self.prompt_tokens, ctx)
                 if self.prompt_tokens else None
+            )
+        if metric is Metric.COMPLETIONS_RATE:
+            return (
+                promql.rate_sum_by_deployment(self.completions, ctx) if self.completions else None
             )
         if metric is Metric.REPORTING_REPLICAS:
             return promql.count_by_deployment(self.running[:1], ctx)

@@ -18,8 +18,12 @@ class TgiSource(GaugeEngineSource):
     kv_cache_usage = ()
     queue_histogram = "tgi_request_queue_duration"
     prefill_histogram = "tgi_batch_inference_duration"
+    # Each request's mean time per output token, observed when it ends.
+    tpot_histograms = ("tgi_request_mean_time_per_token_duration",)
     # The router's histogram of prompt lengths: its sum is a counter of prompt tokens.
     prompt_tokens = ("tgi_request_input_length_sum",)
+    # The router's counter of finished requests (no `_total`: TGI names it bare).
+    completions = ("tgi_request_success",)
 
     def ttft_p95(self, ctx: promql.QueryContext) -> str | None:
         queue = promql.histogram_quantile(self.queue_histogram, ctx)

@@ -8,9 +8,12 @@ it prefills and one token for each decoding sequence. Its time is the sum of two
   token (Kaplan et al. 2020, C_forward ~ 2N) at the achieved tensor-core rate;
 - attention: the larger of reading every decoding sequence's cached keys and values, and its
   4 * layers * heads * head_dim FLOPs per (query, key) pair;
-plus a fixed cost per layer (kernel launches and tails, even inside CUDA graphs), a fixed cost
-per step on the CPU (scheduling, input preparation, sampling) and, across GPUs, two
-all-reduces per layer (Megatron-LM, Shoeybi et al. 2019) of the batch's hidden states.
+plus costs that follow the shapes: the ramp of every weight matrix a step streams (a small
+matrix reaches a smaller share of the bandwidth than a large one, which is how a 1B model or
+a tensor-parallel shard differs from an 8B model; a compute-bound GEMM hides it), one per layer
+for the rest of its kernels (norms, rotary, attention, activation), a fixed cost per step
+on the CPU (scheduling, input preparation, sampling) and, across GPUs, two all-reduces per
+layer (Megatron-LM, Shoeybi et al. 2019) of the batch's hidden states.
 
 Adding the two rooflines instead of taking one maximum over the step is what the H200
 measurement demands: at batch 512 the linear layers are compute-bound while attention is still
@@ -33,22 +36,30 @@ class Efficiency:
     """Achieved fractions of datasheet peaks, and fixed costs.
 
     Measured on an NVIDIA H200 (141 GB, 4.8 TB/s, 989 dense bf16 TFLOP/s) with
-    hack/calibrate/ (raw figures in docs/calibration/): a Llama-3.1-8B-shaped decode step in
-    one CUDA graph at 11 (batch, context) points from (1, 256) to (512, 1024) is fitted to
-    within 5% (except batch 1 at 8k context, where torch's attention has no split-KV) by
-    bandwidth 0.84, compute 0.60 and 48 us per layer; a whole 8B prefill of 512 to 16384
-    tokens runs at 0.57-0.59 of peak. Isolated kernels reach more: 4.21 TB/s (0.88) for
-    copies, 3.8-4.0 TB/s (0.81-0.83) for decode-shaped GEMVs, 650-760 TFLOP/s (0.66-0.77)
-    for prefill GEMMs, 1.0-1.3 PFLOP/s (0.55-0.65) for FP8 GEMMs. Other GPU types use the
-    same fractions of their own datasheet peaks.
+    hack/calibrate/ (raw figures in docs/calibration/). Decode GEMVs of three shapes (4096 x
+    4096, 4096 x 14336, 8192 x 8192; 34 to 134 MB) take 5.3 us plus their bytes at 4.59 TB/s
+    each, to within 0.1%: a matrix's achieved share of the bandwidth grows with its size
+    (0.55 at 34 MB, 0.81 at 134 MB), so it is a launch cost per matrix plus a streaming
+    share (`matrix_overhead_s`, `bandwidth`) rather than one share for every model. With
+    those, a Llama-3.1-8B-shaped decode step in one CUDA graph at 10 (batch, context) points
+    from (1, 256) to (512, 1024) is fitted to within 7% (batch 1 at 8k context is left out:
+    torch's attention has no split-KV) by bandwidth 0.88, compute 0.58 and 38 us per layer
+    for the kernels other than the four GEMMs; a whole 8B prefill of 512 to 16384 tokens
+    runs at 0.57-0.59 of peak. Other GPU types use the same fractions of their own datasheet
+    peaks and the same fixed costs. Not measured: whole steps of other model sizes, so the
+    per-layer term is an 8B fit (docs/capacity.md, "Step model across sizes").
     """
 
-    # Achieved / datasheet HBM bandwidth for weight and KV streaming (fitted: 0.84).
-    bandwidth: float = 0.84
+    # Achieved / datasheet HBM bandwidth for streaming weights and the KV cache, once a
+    # matrix's ramp is paid (GEMV slope: 0.96; whole 8B steps: 0.88).
+    bandwidth: float = 0.88
+    # Per weight matrix read in a step: launch and ramp of its GEMM (GEMV fit: 5.3 us).
+    matrix_overhead_s: float = 5.3e-6
     # Achieved / datasheet dense tensor-core FLOP/s for whole layers (fitted: 0.57-0.60).
     compute: float = 0.58
-    # Per layer per step: kernel launch gaps and tails inside a CUDA graph (fitted: 48 us).
-    layer_overhead_s: float = 48e-6
+    # Per layer per step besides its GEMMs: norms, rotary, attention, activation, residual
+    # adds inside a CUDA graph (8B fit: 38 us).
+    layer_overhead_s: float = 38e-6
     # Per step on the CPU: scheduling, input preparation, sampling. Not measured (vLLM was
     # not installed on the calibration machine): an assumption, after vLLM's V1 post
     # (2025-01-27) that CPU work is a noticeable share of a ~5 ms Llama-8B step on an H100
@@ -200,6 +211,10 @@ def build(
     count = weights.parameter_count(model)
     q_width = model.attention_heads * model.head_dim
     comm_s_per_token = 0.0
+    # vLLM fuses QKV and gate/up: four GEMMs a layer, a fifth for an MoE router, one LM
+    # head. Each ramps up before it streams; a compute-bound GEMM hides that.
+    matrices = model.layers * (4 + (1 if model.is_moe else 0)) + 1
+    ramp = matrices * efficiency.matrix_overhead_s
     fixed = efficiency.step_overhead_s + model.layers * efficiency.layer_overhead_s
     if tp > 1:
         # Ring all-reduce moves 2(tp-1)/tp of the message per GPU; two per layer.
@@ -219,7 +234,7 @@ def build(
         max_num_batched_tokens=max_num_batched_tokens,
         cold_start_seconds=cold_start_seconds,
         fixed_s=fixed,
-        weights_s=(all_weights - expert_bytes) / tp / bandwidth,
+        weights_s=(all_weights - expert_bytes) / tp / bandwidth + ramp,
         experts_s=expert_bytes / tp / bandwidth,
         expert_skip=1.0 - model.experts_per_token / model.experts if model.is_moe else 0.0,
         kv_s_per_token=kvcache.kv_bytes_per_token_per_gpu(model, kv_dtype, tp) / bandwidth,

@@ -52,6 +52,10 @@ class CapacityPlan:
     cost_per_hour: float
     efficiency: performance.Efficiency
     notes: tuple[str, ...] = ()
+    # Set by `planner.auto` when it chose the degree: why, and every degree it weighed.
+    degree_reason: str | None = None
+    degree_candidates: tuple[dict[str, Any], ...] = dataclasses.field(default=(), compare=False)
+    degree_inputs: str | None = dataclasses.field(default=None, compare=False)  # its hash
 
     @property
     def decode_tokens_per_second(self) -> float | None:
@@ -118,6 +122,9 @@ class CapacityPlan:
             "cold_start_seconds": self.cold_start_seconds,
             "efficiency": dataclasses.asdict(self.efficiency),
             "notes": list(self.notes),
+            "gpus_per_replica_reason": self.degree_reason,
+            "gpus_per_replica_candidates": list(self.degree_candidates),
+            "gpus_per_replica_inputs": self.degree_inputs,
         }
 
 

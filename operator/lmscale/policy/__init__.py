@@ -15,9 +15,9 @@ One cycle, in order:
 4. the HPA's replica calculation (`calculator`): a ratio to the target within a
    tolerance band, missing pods counted against the change, starting pods counted as
    capacity that carries nothing, never against the ratio;
-5. secondary signals (`signals`): a TTFT p95 over its objective pushes up (unless
+5. secondary signals (`signals`): a TTFT or TPOT p95 over its objective pushes up (unless
    capacity is still arriving); the prompt-token rate sets a floor (a shift to long
-   prompts loads prefill while fewer requests are in flight); TTFT, GPU utilisation or
+   prompts loads prefill while fewer requests are in flight); TTFT, TPOT, GPU utilisation or
    a full KV cache veto a scale-down; GPU utilisation never scales up on its own;
 6. scale to zero after `idle_seconds` without requests, when enabled. Limitation: with
    no replica there are no engine metrics and nothing serves, so the first request after

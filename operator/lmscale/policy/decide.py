@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from lmscale.policy import behavior, forecast, guard, startup
+from lmscale.policy import arrivals, behavior, forecast, guard, startup, volatility, wake
 from lmscale.policy.calculator import Proposal, ceil, from_load, guarded_load, lower_bound_load
 from lmscale.policy.decision import Decision, DecisionReason
 from lmscale.policy.history import Recommendation, ScaleEvent, ScalingHistory
@@ -32,6 +32,7 @@ def decide(
     now: float,
 ) -> Decision:
     """Desired replicas for this cycle, the reason, a message, and the history to keep."""
+    observation = wake.with_wake_request(observation, history, now=now)
     history = replace(history, learned_startup_seconds=startup.learn(spec, history, observation))
     estimate = startup.estimate(spec, history)
     history = history.pruned(
@@ -53,16 +54,24 @@ def decide(
             held = Proposal(current, DecisionReason.MISSING_METRICS, _missing_text(spec))
             return _finish(observation, history, held, current, cap, on_the_way, now=now)
     else:
-        history = _with_load_sample(spec, history, guarded_load(observation, cap), now=now)
+        guarded = guarded_load(observation, cap)
+        history = _with_load_sample(spec, history, guarded, now=now)
         settling = on_the_way > 0 or _recently_scaled_up(history, estimate, now)
-        expected = forecast.expected_load(
-            history.loads,
-            now=now,
-            average_window=spec.load_window_seconds,
-            trend_window=spec.trend_window_seconds,
-            horizon=estimate,
-        )
-        proposal = _with_load(spec, observation, history, expected, on_the_way, settling, now=now)
+        if arrivals.usable(spec, observation):
+            history, proposal = _with_arrivals(
+                spec, observation, history, guarded, estimate, on_the_way, settling, now=now
+            )
+        else:
+            expected = forecast.expected_load(
+                history.loads,
+                now=now,
+                average_window=spec.load_window_seconds,
+                trend_window=spec.trend_window_seconds,
+                horizon=estimate,
+            )
+            proposal = _with_load(
+                spec, observation, history, expected, on_the_way, settling, now=now
+            )
 
     if not history.recommendations:
         # As the HPA does for a new autoscaler: a fresh start must not scale down at once.
@@ -108,12 +117,156 @@ def _with_load(
     if observation.spec_replicas == 0:
         if load > 0:
             wanted = max(spec.min_replicas, ceil(load / spec.target_per_replica))
-            return Proposal(wanted, DecisionReason.ACTIVATE_FROM_ZERO, f"{load:g} requests waiting")
+            message = f"{load:g} requests waiting"
+            rate, per_replica = observation.front_arrivals_per_second, spec.rate_at_target
+            if rate and per_replica and ceil(rate / per_replica) > wanted:
+                # the arrivals at the activator say what the queue will be by the time the
+                # replicas are up: the leading signal that a count of held requests is not
+                wanted = ceil(rate / per_replica)
+                message += f", {rate:.2f} requests/s arriving"
+            return Proposal(min(wanted, spec.max_replicas), DecisionReason.ACTIVATE_FROM_ZERO,
+                            message)
         return Proposal(0, DecisionReason.IDLE_SCALE_TO_ZERO, "no requests: staying at zero")
     proposal = from_load(spec, observation, load=expected, on_the_way=on_the_way)
-    proposal = slo_push(proposal, spec, observation, settling=settling)
+    return _secondary(proposal, spec, observation, history, settling, now=now)
+
+
+def _with_arrivals(
+    spec: ScalingPolicySpec,
+    observation: Observation,
+    history: ScalingHistory,
+    guarded: float,
+    estimate: float,
+    on_the_way: int,
+    settling: bool,
+    *,
+    now: float,
+) -> tuple[ScalingHistory, Proposal]:
+    """Recommendation from the arrival rate, the backlog term and the learned headroom."""
+    load = observation.load or 0.0
+    completions = observation.completions_per_second or 0.0
+    rate = arrivals.estimate(history.arrivals, now=now, in_flight=load, completions=completions)
+    reaction = volatility.reaction_seconds(
+        estimate, scrape=spec.scrape_interval_seconds, period=spec.period_seconds
+    )
+    keep = max(reaction, arrivals.WINDOW_SECONDS)
+    samples = (*(s for s in history.arrivals if now - s[0] < keep), (now, load, rate))
+    rates = [(t, r) for t, _, r in samples]
+    per_replica = spec.rate_at_target or 1.0
+    learned = volatility.observe(
+        history.volatility, rates, now=now, reaction=reaction, per_replica=per_replica
+    )
+    history = replace(history, arrivals=samples, volatility=learned)
+    # Learned from the window's rate, sized for the leading one; but not while replicas
+    # that turned ready since a scale-up fill up with in-flight requests (they complete
+    # nothing at first, which the minute's completion rate is slow to show).
+    holders = history.backlog_holders
+    if holders is None or observation.ready_replicas <= holders:
+        rate = arrivals.leading(samples[:-1], now=now, in_flight=load, completions=completions)
+    queued = arrivals.backlog(spec, observation, rate=rate, load=guarded)
+    # The whole backlog, past the guard's cap, on the replicas that were there when it
+    # built: the ones it holds are no capacity for the rate, however it was counted.
+    holders = holders if holders is not None else observation.ready_replicas
+    clogged = arrivals.clogged(
+        spec,
+        backlog=arrivals.backlog(spec, observation, rate=rate, load=load),
+        reaction_seconds=reaction,
+        holders=holders,
+    )
+    history = _backlog_state(
+        history, observation, holders, clogged, on_the_way, spec=spec, now=now
+    )
+    stepped = arrivals.staggered(
+        spec, observation, rate=rate, clogged=clogged, startup_seconds=estimate,
+        reaction_seconds=reaction,
+    )
+    proposal = arrivals.propose(
+        spec, observation, rate=rate, queued=queued, reaction_seconds=reaction,
+        on_the_way=on_the_way, clogged=clogged, staggered=stepped,
+    )
+    proposal = _headroom(proposal, spec, learned, rates, reaction=reaction, now=now)
+    # A TTFT breach while the ready replicas carry the arrival rate is a backlog draining
+    # from the replicas that hold it: more replicas would not serve it sooner.
+    carried = observation.ready_replicas * per_replica * (1 + spec.tolerance) >= rate
+    draining = carried and queued > 0
+    # Nor does a TTFT over target from a backlog that whole replicas hold veto removing
+    # replicas the proposal does not count on: they would not serve it sooner.
+    held = carried and history.backlog_until is not None
+    return history, _secondary(
+        proposal, spec, observation, history, settling or draining, now=now, held=held
+    )
+
+
+def _backlog_state(
+    history: ScalingHistory,
+    observation: Observation,
+    holders: int,
+    clogged: float,
+    on_the_way: int,
+    *,
+    spec: ScalingPolicySpec,
+    now: float,
+) -> ScalingHistory:
+    """Remember who holds a burst's backlog while replicas start or it holds whole ones,
+    and, once it held whole ones, until when latencies may still be its own."""
+    until = history.backlog_until
+    if clogged >= 1.0 or (until is not None and (observation.waiting or 0.0) > 0):
+        # The TTFT window holds the backlog's latencies one rate window (and the metrics
+        # delay) after the last of it was taken into a batch.
+        until = now + arrivals.WINDOW_SECONDS + spec.scrape_interval_seconds
+    elif until is not None and now >= until:
+        until = None
+    keep = on_the_way > 0 or clogged >= 1.0
+    return replace(history, backlog_holders=holders if keep else None, backlog_until=until)
+
+
+def _headroom(
+    proposal: Proposal,
+    spec: ScalingPolicySpec,
+    learned: volatility.Volatility,
+    rates: list[tuple[float, float]],
+    *,
+    reaction: float,
+    now: float,
+) -> Proposal:
+    """Never fewer replicas than the learned rise from the recent low needs."""
+    # At the top of the tolerance band: a rise within the learned amplitude then stays
+    # inside the band, held rather than chased.
+    top = (spec.rate_at_target or 1.0) * (1 + spec.tolerance)
+    replicas, held, rise = volatility.floor(
+        learned, rates, now=now, reaction=reaction, per_replica=top
+    )
+    replicas = min(replicas, spec.max_replicas)
+    if replicas <= proposal.replicas:
+        return proposal
+    return Proposal(
+        replicas,
+        DecisionReason.VOLATILITY_HEADROOM,
+        f"{proposal.message}; headroom for a {rise:.2f}x rise within {reaction:.0f} s "
+        f"({held:.1f} requests/s): {replicas} kept",
+    )
+
+
+def _secondary(
+    proposal: Proposal,
+    spec: ScalingPolicySpec,
+    observation: Observation,
+    history: ScalingHistory,
+    settling: bool,
+    *,
+    now: float,
+    held: bool = False,
+) -> Proposal:
+    """The SLO push, the prompt-token floor, the scale-down vetoes, and scale to zero.
+
+    `held`: latencies are a backlog's that whole replicas hold (or held a moment ago),
+    while the others carry the rate; they neither push nor veto.
+    """
+    load = observation.load or 0.0
+    if not held:
+        proposal = slo_push(proposal, spec, observation, settling=settling)
     proposal = prefill_floor(proposal, spec, observation)
-    proposal = veto_scale_down(proposal, spec, observation)
+    proposal = veto_scale_down(proposal, spec, observation, latency=not held)
     idle_since = history.last_active_time if history.last_active_time is not None else now
     if spec.scale_to_zero and load == 0 and now - idle_since >= spec.idle_seconds:
         return Proposal(
@@ -142,6 +295,12 @@ def _without_load(
                     f"at least {known:g} in-flight requests (partial metrics): {wanted} wanted",
                 )
         return slo_push(proposal, spec, observation, settling=settling)
+    if wake.idled_to_zero(spec, observation, history):
+        # The fallback is for load we cannot see; at zero after idling there is none to
+        # see (no replica exports series): waking it here idled it back, in a loop.
+        return Proposal(0, DecisionReason.IDLE_SCALE_TO_ZERO,
+                        "at zero since the last idle spell: no replica to report load, and "
+                        "no request held by the activator")
     if mode is MissingMetricsMode.FALLBACK and history.missing_cycles >= spec.fallback_after_cycles:
         replicas = spec.fallback_replicas or 0
         return Proposal(
@@ -206,7 +365,9 @@ def _finish(
     current = observation.spec_replicas
     if final != current:
         event = ScaleEvent(now, current, final)
-        history = replace(history, scale_events=(*history.scale_events, event))
+        zero_since = now if final == 0 else None
+        history = replace(history, scale_events=(*history.scale_events, event),
+                          zero_since=zero_since)
     history = guard.after(
         history, observation, cap=cap, on_the_way=on_the_way, scaled_up=final > current, now=now
     )

@@ -19,6 +19,7 @@ class DecisionReason(enum.StrEnum):
     WITHIN_TOLERANCE = "WithinTolerance"
     SLO_BREACH = "SLOBreach"
     PREFILL_ABOVE_TARGET = "PrefillAboveTarget"
+    VOLATILITY_HEADROOM = "VolatilityHeadroom"
     COLD_START_GUARD = "ColdStartGuard"
     UNREADY_PODS = "UnreadyPods"
     MISSING_POD_METRICS = "MissingPodMetrics"

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
+from lmscale.policy.volatility import Volatility, headroom
+
 FORMAT_VERSION = 1
 
 
@@ -45,6 +47,13 @@ class ScalingHistory:
     - `guard_waiting`, `guard_until`: waiting requests when the scale-up now under way
       was decided, and when the guard ends (see `lmscale.policy.guard`).
     - `loads`: recent `(time, in-flight load)` samples the load signal is averaged over.
+    - `arrivals`: recent `(time, in-flight, arrival rate)` samples (`policy.arrivals`).
+    - `volatility`: the learned rise within one reaction time (`policy.volatility`).
+    - `zero_since`: when the policy last scaled the model to zero, while it is there (kept
+      past the horizon: scale from zero reads it, `policy.wake`).
+    - `backlog_holders`: replicas that were ready when a burst's backlog built, while it
+      still holds them (`policy.arrivals.clogged`); `backlog_until`: until when latencies
+      may still be that backlog's.
     """
 
     recommendations: tuple[Recommendation, ...] = ()
@@ -55,6 +64,11 @@ class ScalingHistory:
     guard_waiting: float | None = None
     guard_until: float | None = None
     loads: tuple[tuple[float, float], ...] = ()
+    arrivals: tuple[tuple[float, float, float], ...] = ()
+    volatility: Volatility = Volatility()
+    zero_since: float | None = None
+    backlog_holders: int | None = None
+    backlog_until: float | None = None
 
     def pruned(self, *, now: float, horizon_seconds: float) -> ScalingHistory:
         """Drop entries too old to affect any window or rate rule."""
@@ -83,6 +97,19 @@ class ScalingHistory:
             "guard_until": self.guard_until,
             "loads": [[_t(t), round(v, 2)] for t, v in self.loads],
         }
+        if self.arrivals:
+            body["arrivals"] = [[_t(t), round(n, 1), round(r, 3)] for t, n, r in self.arrivals]
+        if self.zero_since is not None:
+            body["zero"] = _t(self.zero_since)
+        if self.backlog_until is not None:
+            body["backlog"] = [self.backlog_holders, _t(self.backlog_until)]
+        vol = self.volatility
+        if vol.slot is not None:
+            # The learned rise, for people (`headroom`), then what it is learned from.
+            body["volatility"] = {
+                "headroom": headroom(vol), "slot": vol.slot, "peak": vol.peak,
+                "weights": list(vol.weights),
+            }
         return json.dumps(body, separators=(",", ":"))
 
     @classmethod
@@ -105,13 +132,40 @@ class ScalingHistory:
                 guard_waiting=_opt_float(body.get("guard")),
                 guard_until=_opt_float(body.get("guard_until")),
                 loads=tuple((float(t), float(v)) for t, v in body.get("loads", [])),
+                arrivals=tuple(
+                    (float(t), float(n), float(r)) for t, n, r in body.get("arrivals", [])
+                ),
+                volatility=_volatility(body.get("volatility")),
+                zero_since=_opt_float(body.get("zero")),
+                backlog_holders=_opt_int(body.get("backlog", [None])[0]),
+                backlog_until=_opt_float(body.get("backlog", [None, None])[1]),
             )
-        except (TypeError, AttributeError, json.JSONDecodeError) as error:
+        except (TypeError, AttributeError, KeyError, json.JSONDecodeError) as error:
             raise ValueError(f"malformed scaling history: {error}") from error
+
+
+def _volatility(value: object) -> Volatility:
+    if value is None:
+        return Volatility()
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object for volatility, got {value!r}")
+    return Volatility(
+        weights=tuple(float(w) for w in value.get("weights", [])),
+        slot=int(value["slot"]),
+        peak=float(value.get("peak", 0.0)),
+    )
 
 
 def _t(value: float) -> float:
     return round(value, 3)
+
+
+def _opt_int(value: object) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int | str):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return int(value)
 
 
 def _opt_float(value: object) -> float | None:

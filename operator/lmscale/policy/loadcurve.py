@@ -44,3 +44,18 @@ def rate_of(curve: Curve, in_flight: float) -> float:
         previous = point
     x_last, y_last = previous
     return y_last * in_flight / x_last
+
+
+def in_flight_of(curve: Curve, rate: float) -> float:
+    """The in-flight count per replica that carries `rate` in steady state (`rate_of`'s
+    inverse), at most the curve's last point: past it there is no steady state, the queue
+    grows, and what sits above the last point is backlog."""
+    previous = (0.0, 0.0)
+    for point in curve:
+        if rate <= point[1]:
+            (x0, y0), (x1, y1) = previous, point
+            if y1 <= y0:
+                return x0
+            return x0 + (rate - y0) / (y1 - y0) * (x1 - x0)
+        previous = point
+    return previous[0]

@@ -1,4 +1,8 @@
-"""Secondary signals: the TTFT SLO pushes up, and several signals veto a scale-down.
+"""Secondary signals: the latency SLO pushes up, and several signals veto a scale-down.
+
+Both objectives count, TTFT and TPOT (time per output token): prompts that arrive while
+others decode stretch every running request's steps, so a fleet can meet TTFT while its
+generations crawl. Whichever is further over its target sets the push.
 
 GPU utilisation never scales up on its own: DCGM reads near 100% whenever any kernel
 runs, so one request saturates it. It may only keep replicas from being removed.
@@ -22,10 +26,28 @@ SLO_SETTLE_SECONDS = 60.0
 KV_CACHE_FULL = 0.9
 
 
+def _latencies(
+    spec: ScalingPolicySpec, observation: Observation
+) -> list[tuple[str, float, float]]:
+    """(name, observed p95, target) for each objective with both a target and a value."""
+    pairs = (("TTFT", observation.ttft_p95_seconds, spec.ttft_p95_target_seconds),
+             ("TPOT", observation.tpot_p95_seconds, spec.tpot_p95_target_seconds))
+    return [(name, value, target) for name, value, target in pairs
+            if value is not None and target is not None and target > 0]
+
+
+def _worst_breach(
+    spec: ScalingPolicySpec, observation: Observation
+) -> tuple[str, float, float] | None:
+    """The objective furthest above its target by more than the tolerance, if any."""
+    over = [item for item in _latencies(spec, observation)
+            if item[1] > item[2] * (1 + spec.tolerance)]
+    return max(over, key=lambda item: item[1] / item[2]) if over else None
+
+
 def slo_breached(spec: ScalingPolicySpec, observation: Observation) -> bool:
-    """TTFT p95 above target by more than the tolerance."""
-    ttft, target = observation.ttft_p95_seconds, spec.ttft_p95_target_seconds
-    return ttft is not None and target is not None and ttft > target * (1 + spec.tolerance)
+    """TTFT or TPOT p95 above its target by more than the tolerance."""
+    return _worst_breach(spec, observation) is not None
 
 
 def slo_push(
@@ -35,19 +57,21 @@ def slo_push(
     *,
     settling: bool,
 ) -> Proposal:
-    """Add replicas on a TTFT breach, unless capacity asked for earlier is still arriving."""
-    if not slo_breached(spec, observation):
+    """Add replicas on a TTFT or TPOT breach, unless capacity asked for earlier is still
+    arriving."""
+    breach = _worst_breach(spec, observation)
+    if breach is None:
         return proposal
     current = observation.spec_replicas
-    ttft, target = observation.ttft_p95_seconds or 0.0, spec.ttft_p95_target_seconds or 1.0
-    text = f"TTFT p95 {ttft * 1000:.0f} ms over the {target * 1000:.0f} ms target"
+    name, value, target = breach
+    text = f"{name} p95 {value * 1000:.0f} ms over the {target * 1000:.0f} ms target"
     if settling:
         if proposal.replicas >= current:
             return proposal
         return Proposal(
             current, DecisionReason.COLD_START_GUARD, f"{text}; replicas still starting"
         )
-    step = min((ttft / target - 1) / 2, MAX_BREACH_STEP)
+    step = min((value / target - 1) / 2, MAX_BREACH_STEP)
     pushed = max(current + 1, ceil(observation.ready_replicas * (1 + step)))
     if pushed <= proposal.replicas:
         return proposal
@@ -76,19 +100,20 @@ def prefill_floor(
 
 
 def veto_scale_down(
-    proposal: Proposal, spec: ScalingPolicySpec, observation: Observation
+    proposal: Proposal, spec: ScalingPolicySpec, observation: Observation, *, latency: bool = True
 ) -> Proposal:
-    """Keep replicas when a secondary signal says the fleet is not really idle."""
+    """Keep replicas when a secondary signal says the fleet is not really idle; `latency`
+    False leaves out TTFT and TPOT (a backlog the proposal accounts for explains them)."""
     current = observation.spec_replicas
     if proposal.replicas >= current:
         return proposal
-    ttft, ttft_target = observation.ttft_p95_seconds, spec.ttft_p95_target_seconds
-    if ttft is not None and ttft_target is not None and ttft > ttft_target:
-        return Proposal(
-            current,
-            DecisionReason.SLO_BREACH,
-            f"TTFT p95 {ttft * 1000:.0f} ms is over target: not scaling down",
-        )
+    for name, value, target in _latencies(spec, observation) if latency else ():
+        if value > target:
+            return Proposal(
+                current,
+                DecisionReason.SLO_BREACH,
+                f"{name} p95 {value * 1000:.0f} ms is over target: not scaling down",
+            )
     util, util_target = observation.gpu_utilization, spec.gpu_utilization_target
     if util is not None and util_target is not None and util > util_target:
         return Proposal(

@@ -110,12 +110,16 @@ class ScalingPolicySpec:
     `prompt_tokens_per_replica`, the prompt tokens per second one replica prefills within
     the SLO, sets a floor: in-flight counts miss a shift to longer prompts and shorter
     answers, which loads prefill while fewer requests are in flight (None: no floor).
+    `scrape_interval_seconds` and `period_seconds` (how late metrics arrive, how often
+    the policy runs) add to the start-up time to make the reaction time: how long a rise
+    runs on the replicas already there (`lmscale.policy.volatility`).
     """
 
     max_replicas: int
     target_per_replica: float
     min_replicas: int = 1
     ttft_p95_target_seconds: float | None = None
+    tpot_p95_target_seconds: float | None = None
     gpu_utilization_target: float | None = None
     tolerance: float = DEFAULT_TOLERANCE
     scale_up: ScalingDirection = field(default_factory=default_scale_up)
@@ -130,6 +134,8 @@ class ScalingPolicySpec:
     trend_window_seconds: float = 300.0
     load_curve: tuple[tuple[float, float], ...] = ()
     prompt_tokens_per_replica: float | None = None
+    scrape_interval_seconds: float = 15.0
+    period_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         for problem in self._problems():
@@ -160,10 +166,21 @@ class ScalingPolicySpec:
             problems.append("startup_seconds and idle_seconds must be positive")
         if self.load_window_seconds < 0 or self.trend_window_seconds < 0:
             problems.append("load_window_seconds and trend_window_seconds must not be negative")
+        if self.scrape_interval_seconds < 0 or self.period_seconds <= 0:
+            problems.append(
+                "scrape_interval_seconds must not be negative and period_seconds must be positive"
+            )
         if self.prompt_tokens_per_replica is not None and self.prompt_tokens_per_replica <= 0:
             problems.append("prompt_tokens_per_replica must be positive")
         problems += loadcurve.validate(self.load_curve)
         return problems
+
+    @property
+    def rate_at_target(self) -> float | None:
+        """Requests/s one replica carries at the target, from the load curve (None without)."""
+        if not self.load_curve:
+            return None
+        return loadcurve.rate_of(self.load_curve, self.target_per_replica)
 
     @property
     def history_horizon_seconds(self) -> float:

@@ -90,33 +90,32 @@ def _resources(spec: LanguageModelDeploymentSpec, gpus: int) -> dict[str, Any]:
     }
 
 
-def _probes(health_path: str, plan: CapacityPlan) -> dict[str, Any]:
+def _probes(profile: engines.Engine, plan: CapacityPlan) -> dict[str, Any]:
     """Startup allows a load of many minutes; after it, readiness gates traffic quickly and
-    liveness restarts only an engine that stopped answering for a minute."""
+    liveness restarts only an engine that stopped answering for a minute. Each probe's
+    timeout is the longest answer its path may legitimately take."""
 
-    def http() -> dict[str, Any]:
-        return {"path": health_path, "port": PORT_NAME}
+    def http(probe: engines.Probe) -> dict[str, Any]:
+        return {"httpGet": {"path": probe.path, "port": PORT_NAME},
+                "timeoutSeconds": probe.timeout_seconds}
 
+    health, ready = profile.health, profile.readiness
     return {
         "startupProbe": {
-            "httpGet": http(),
-            "periodSeconds": STARTUP_PERIOD_SECONDS,
-            "timeoutSeconds": 5,
-            "failureThreshold": math.ceil(startup_seconds(plan) / STARTUP_PERIOD_SECONDS),
+            **http(health),
+            "periodSeconds": max(STARTUP_PERIOD_SECONDS, health.timeout_seconds),
+            "failureThreshold": math.ceil(
+                startup_seconds(plan) / max(STARTUP_PERIOD_SECONDS, health.timeout_seconds)
+            ),
         },
-        "readinessProbe": {
-            "httpGet": http(),
-            "periodSeconds": 5,
-            "timeoutSeconds": 5,
-            "failureThreshold": 3,
-        },
+        "readinessProbe": {**http(ready), "periodSeconds": 5, "failureThreshold": 3},
         "livenessProbe": {
-            "httpGet": http(),
-            "periodSeconds": 15,
-            "timeoutSeconds": 10,
+            **http(health),
+            "periodSeconds": max(15, health.timeout_seconds + 5),
+            "timeoutSeconds": max(10, health.timeout_seconds),
             "failureThreshold": 4,
         },
-    }
+    }  # fmt: skip
 
 
 def _volumes(
@@ -164,7 +163,7 @@ def _container(
         "ports": [{"name": PORT_NAME, "containerPort": spec.engine.port, "protocol": "TCP"}],
         "env": _env(lmd),
         "resources": _resources(spec, plan.gpus_per_replica),
-        **_probes(profile.health_path, plan),
+        **_probes(profile, plan),
         "lifecycle": {"preStop": {"sleep": {"seconds": drain_seconds(spec)}}},
         "volumeMounts": mounts,
     }
@@ -182,26 +181,41 @@ def _pod_annotations(spec: LanguageModelDeploymentSpec) -> dict[str, str]:
     }
 
 
-def render_deployment(lmd: LanguageModelDeployment, plan: CapacityPlan) -> dict[str, Any]:
-    """The Deployment of `lmd`'s replicas, without `replicas` (the scaler owns that field)."""
+def render_deployment(lmd: LanguageModelDeployment, plan: CapacityPlan, *,
+                      variant: str | None = None) -> dict[str, Any]:
+    """The Deployment of `lmd`'s replicas, without `replicas` (the scaler owns that field).
+
+    With `variant` (a fallback GPU type, planned as `plan`), the Deployment of that type:
+    named <name>-<type>, its pods labelled with the type on top of the labels the Service
+    selects, so the one Service and route reach every type.
+    """
     spec = lmd.spec
     container, volumes = _container(lmd, plan)
     pod_spec: dict[str, Any] = {
         "containers": [container],
         "nodeSelector": {GPU_PRODUCT_LABEL: plan.gpu.product_label},
-        "tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}],
+        "tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"},
+                        *(t.to_dict() for t in spec.engine.tolerations)],
         "terminationGracePeriodSeconds": drain_seconds(spec) + SHUTDOWN_SECONDS,
         # Service links would inject e.g. VLLM_PORT=tcp://... for a Service named "vllm",
         # which vLLM reads as its own setting and fails on.
         "enableServiceLinks": False,
         "volumes": volumes,
     }
+    metadata = meta.metadata(lmd)
+    selector = meta.selector_labels(lmd.name)
+    pod_labels = meta.labels(lmd)
+    if variant is not None:
+        metadata = meta.metadata(lmd, name=meta.variant_name(lmd.name, variant))
+        metadata["labels"][meta.VARIANT_LABEL] = variant
+        selector = meta.variant_selector_labels(lmd.name, variant)
+        pod_labels[meta.VARIANT_LABEL] = variant
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": meta.metadata(lmd),
+        "metadata": metadata,
         "spec": {
-            "selector": {"matchLabels": meta.selector_labels(lmd.name)},
+            "selector": {"matchLabels": selector},
             # Never below serving capacity: a new replica must be ready before an old one goes.
             "strategy": {
                 "type": "RollingUpdate",
@@ -210,7 +224,7 @@ def render_deployment(lmd: LanguageModelDeployment, plan: CapacityPlan) -> dict[
             "revisionHistoryLimit": 3,
             "progressDeadlineSeconds": startup_seconds(plan) + STARTUP_SLACK_SECONDS,
             "template": {
-                "metadata": {"labels": meta.labels(lmd), "annotations": _pod_annotations(spec)},
+                "metadata": {"labels": pod_labels, "annotations": _pod_annotations(spec)},
                 "spec": pod_spec,
             },
         },

@@ -1,8 +1,10 @@
 """One profile per model server: image, command line, health path and the flags lmscale owns.
 
 To add an engine: write its `Engine` below (the command line from an `EngineInputs`), add it
-to `ENGINES`, and add the kind to `lmscale.api.EngineKind`. Metric names live with the
-metric sources (`lmscale.metrics`), not here.
+to `ENGINES`, add the kind to `lmscale.api.EngineKind`, and derive its flag list into
+`lmscale.render.flags` (hack/extract_engine_flags.py); the render tests check every flag
+rendered here against that list. Metric names live with the metric sources
+(`lmscale.metrics`), not here.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from lmscale.api import Dtype, EngineKind
+from lmscale.render import flags as engine_flags
 
 MODEL_SOURCE_MOUNT = "/model-source"
 
@@ -29,16 +32,37 @@ class EngineInputs:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """One HTTP probe of the engine container: the path and how long one answer may take."""
+
+    path: str
+    timeout_seconds: int
+
+
+@dataclass(frozen=True)
 class Engine:
     """A model server as lmscale runs it."""
 
     kind: EngineKind
     image: str  # tested default; spec.engine.image overrides it
     command: tuple[str, ...]
-    health_path: str
-    # Flags lmscale sets -> the spec field they come from; spec.engine.args must not repeat them.
+    # startup and liveness: "does the engine work"; readiness: "may the Service send traffic"
+    health: Probe
+    readiness: Probe
+    # Flags lmscale sets (primary spelling in the flag list) -> the spec field they come from;
+    # spec.engine.args must not repeat them under any spelling.
     managed_flags: Mapping[str, str]
     build_args: Callable[[EngineInputs], list[str]]
+    # A second listener the engine opens (flag, default port): engine.port must differ.
+    side_port: tuple[str, int] | None = None
+
+    @property
+    def version(self) -> str:
+        return engine_flags.VERSIONS[self.kind]
+
+    @property
+    def health_path(self) -> str:
+        return self.health.path
 
     def args(self, inputs: EngineInputs) -> list[str]:
         return self.build_args(inputs)
@@ -67,7 +91,7 @@ def _tgi_args(i: EngineInputs) -> list[str]:
         "--num-shard", str(i.tensor_parallel),
         "--max-total-tokens", str(i.max_model_len),
         "--max-input-tokens", str(i.max_model_len - 1),  # TGI wants room for one output token
-        "--served-model-name", i.served_name,
+        # no served name: TGI has no such flag; it answers any `model` and reports --model-id
         "--port", str(i.port),
         "--hostname", "0.0.0.0",
     ]  # fmt: skip
@@ -81,7 +105,7 @@ def _tgi_args(i: EngineInputs) -> list[str]:
 def _sglang_args(i: EngineInputs) -> list[str]:
     args = [
         "--model-path", i.model_path,
-        "--tp", str(i.tensor_parallel),
+        "--tp-size", str(i.tensor_parallel),
         "--context-length", str(i.max_model_len),
         "--served-model-name", i.served_name,
         "--port", str(i.port),
@@ -104,44 +128,54 @@ _HOST = ""  # no spec field: the engine must listen on all interfaces for the Se
 
 VLLM = Engine(
     kind=EngineKind.VLLM,
-    image="vllm/vllm-openai:v0.11.0",
+    image=f"vllm/vllm-openai:v{engine_flags.VERSIONS[EngineKind.VLLM]}",
     command=("vllm", "serve"),
-    health_path="/health",
+    # /health asks the engine core process and answers at once, busy or not
+    health=Probe("/health", timeout_seconds=5),
+    readiness=Probe("/health", timeout_seconds=5),
     managed_flags={
         "--tensor-parallel-size": _TP,
-        "-tp": _TP,
         "--max-model-len": _CONTEXT,
         "--served-model-name": _NAME,
         "--port": _PORT,
-        "--model": _MODEL,
+        "--model": _MODEL,  # `vllm serve` refuses --model: the model is the positional
     },  # fmt: skip
     build_args=_vllm_args,
 )
 TGI = Engine(
     kind=EngineKind.TGI,
-    image="ghcr.io/huggingface/text-generation-inference:3.3.6",
+    image=f"ghcr.io/huggingface/text-generation-inference:{engine_flags.VERSIONS[EngineKind.TGI]}",
     command=("text-generation-launcher",),
-    health_path="/health",
+    # /health checks the shards; it runs a one-token prefill only when no generation has
+    # succeeded since the last failure
+    health=Probe("/health", timeout_seconds=5),
+    readiness=Probe("/health", timeout_seconds=5),
     managed_flags={
         "--model-id": _MODEL,
         "--num-shard": _TP,
         "--max-total-tokens": _CONTEXT,
         "--max-input-tokens": _CONTEXT,
-        "--served-model-name": _NAME,
+        "--max-input-length": _CONTEXT,  # the legacy spelling of --max-input-tokens
         "--port": _PORT,
         "--hostname": _HOST,
     },  # fmt: skip
     build_args=_tgi_args,
+    # the router serves its Prometheus metrics on a second listener, default 9000
+    side_port=("--prometheus-port", 9000),
 )
 SGLANG = Engine(
     kind=EngineKind.SGLANG,
-    image="lmsysorg/sglang:v0.5.3",
+    image=f"lmsysorg/sglang:v{engine_flags.VERSIONS[EngineKind.SGLANG]}",
     command=("python3", "-m", "sglang.launch_server"),
-    health_path="/health",
+    # /health (= /health_generate) pushes a one-token generation through the scheduler and
+    # waits for any output, polling once a second for up to SGLANG_HEALTH_CHECK_TIMEOUT (20 s):
+    # the right "does it work" check, too slow under load for readiness. /get_model_info is
+    # what SGLang's own launcher polls to know the server is up, answered by the HTTP process.
+    health=Probe("/health", timeout_seconds=25),
+    readiness=Probe("/get_model_info", timeout_seconds=5),
     managed_flags={
         "--model-path": _MODEL,
-        "--tp": _TP,
-        "--tp-size": _TP,
+        "--tensor-parallel-size": _TP,
         "--context-length": _CONTEXT,
         "--served-model-name": _NAME,
         "--port": _PORT,
@@ -159,7 +193,12 @@ def engine(kind: EngineKind) -> Engine:
 
 
 def managed_flag(arg: str, kind: EngineKind) -> tuple[str, str] | None:
-    """(flag, spec field) when `arg` sets a flag lmscale owns (`--port=9000` -> `--port`)."""
-    flag = arg.split("=", 1)[0]
-    field = ENGINES[kind].managed_flags.get(flag)
-    return None if field is None else (flag, field)
+    """(flag, spec field) when `arg` sets a flag lmscale owns under any spelling the engine
+    accepts (`--port=9000` -> `--port`, `-tp` -> `--tensor-parallel-size`)."""
+    if not engine_flags.looks_like_option(arg):
+        return None
+    option = engine_flags.scan(kind, [arg]).options[0]
+    if option.flag is None:
+        return None
+    field = ENGINES[kind].managed_flags.get(option.flag.name)
+    return None if field is None else (option.written, field)

@@ -16,6 +16,9 @@ from typing import Any
 from lmscale.api import LanguageModelDeployment
 
 DEPLOYMENT_LABEL = "lmscale.dev/deployment"
+# On a fallback GPU type's Deployment and pods: its type. The primary's carry none (so an
+# operator that learned fallbacks leaves every existing Deployment's template as it was).
+VARIANT_LABEL = "lmscale.dev/variant"
 MANAGED_BY = "lmscale"
 COMPONENT = "model-server"
 
@@ -48,6 +51,16 @@ def labels(lmd: LanguageModelDeployment) -> dict[str, str]:
 def metadata(lmd: LanguageModelDeployment, *, name: str | None = None) -> dict[str, Any]:
     """metadata of a child: its name (the parent's by default), namespace and labels."""
     return {"name": name or lmd.name, "namespace": lmd.namespace, "labels": labels(lmd)}
+
+
+def variant_name(name: str, gpu_type: str) -> str:
+    """Name of the Deployment of a fallback GPU type: <name>-<type> (the primary: <name>)."""
+    return f"{name}-{gpu_type.replace('_', '-')}"
+
+
+def variant_selector_labels(name: str, gpu_type: str) -> dict[str, str]:
+    """A fallback Deployment's selector: the model's pods of that type only."""
+    return {**selector_labels(name), VARIANT_LABEL: gpu_type}
 
 
 def model_cache_claim_name(name: str) -> str:

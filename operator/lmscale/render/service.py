@@ -8,13 +8,16 @@ from lmscale.api import LanguageModelDeployment
 from lmscale.render import deployment, meta
 
 
-def render_service(lmd: LanguageModelDeployment) -> dict[str, Any]:
-    """A Service on `spec.service.port` forwarding to the engine's named port."""
+def render_service(lmd: LanguageModelDeployment, *, fronted: bool = False) -> dict[str, Any]:
+    """A Service on `spec.service.port` forwarding to the engine's named port.
+
+    `fronted` (render.activation): no selector, since lmscale writes its EndpointSlice.
+    """
     spec = lmd.spec.service
     metadata = meta.metadata(lmd)
     if spec.annotations:
         metadata["annotations"] = dict(spec.annotations)
-    return {
+    service: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": metadata,
@@ -31,3 +34,6 @@ def render_service(lmd: LanguageModelDeployment) -> dict[str, Any]:
             ],
         },
     }
+    if fronted:
+        del service["spec"]["selector"]
+    return service

@@ -2,20 +2,29 @@
 
 The target per replica and the load curve come from the same calibration on the engine
 model that the policy benchmark uses (`lmscale.sim.calibrate`), so what `make bench`
-measures is what the operator runs. A calibration costs seconds of CPU, so it is computed
-once per distinct (plan, objectives, token mix, tolerance) in the process and shared, on a
-worker thread: the scaler asks without waiting (`calibration_ready`), so one new resource
-never stalls the cycle that scales all the others.
+measures is what the operator runs. A calibration costs about a second of CPU, so it is
+computed once per distinct (plan, objectives, token mix, tolerance) in the process and
+shared, on a worker thread: the scaler asks without waiting (`calibration_ready`), so one
+new resource never stalls the cycle that scales all the others. Each result is also kept
+in the resource's status with a hash of its inputs (`to_status`); a restarted or newly
+elected operator adopts it (`adopt`) instead of computing it again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import math
 import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
+from lmscale.api import semantic
 from lmscale.api.resource import LanguageModelDeployment
 from lmscale.api.scaling import ScaleDownRules, ScaleUpRules
-from lmscale.planner import performance
+from lmscale.planner import auto, performance
 from lmscale.planner.plan import CapacityPlan
 from lmscale.policy import (
     MissingMetricsMode,
@@ -26,7 +35,6 @@ from lmscale.policy import (
     SelectPolicy,
 )
 from lmscale.sim import calibrate
-from lmscale.sim.results import Slo
 
 
 def _direction(rules: ScaleUpRules | ScaleDownRules) -> ScalingDirection:
@@ -38,9 +46,25 @@ def _direction(rules: ScaleUpRules | ScaleDownRules) -> ScalingDirection:
     )
 
 
+log = logging.getLogger(__name__)
 _calibrations: dict[tuple[object, ...], Future[calibrate.Calibration]] = {}
 _calibrations_lock = threading.Lock()
 _calibrator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmscale-calibrate")
+# Told of each calibration: ("computed", seconds) or ("persisted", 0.0). The operator
+# counts them in its metrics.
+Observer = Callable[[str, float], None]
+_observers: list[Observer] = []
+# Bump when the calibration method changes: results persisted by an older one recompute.
+METHOD = "engine-model-2"
+
+
+def observe(observer: Observer) -> None:
+    _observers.append(observer)
+
+
+def _tell(source: str, seconds: float) -> None:
+    for observer in _observers:
+        observer(source, seconds)
 
 
 def _key(lmd: LanguageModelDeployment, plan: CapacityPlan) -> tuple[object, ...]:
@@ -51,15 +75,68 @@ def _key(lmd: LanguageModelDeployment, plan: CapacityPlan) -> tuple[object, ...]
             objective.mean_output_tokens, lmd.spec.scaling.tolerance)
 
 
+def inputs_hash(lmd: LanguageModelDeployment, plan: CapacityPlan) -> str:
+    """What a persisted calibration was computed from, and by which method."""
+    text = repr((METHOD, _key(lmd, plan)))
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
 def _calibrate(lmd: LanguageModelDeployment, plan: CapacityPlan) -> calibrate.Calibration:
-    objective = lmd.spec.slo
-    return calibrate.calibrate(
-        performance.replica_performance(plan),
-        calibrate.lengths_from_means(objective.mean_prompt_tokens, objective.mean_output_tokens),
-        slo=Slo(ttft_seconds=objective.ttft_p95_ms / 1000.0,
-                tpot_seconds=objective.tpot_p95_ms / 1000.0),
-        tolerance=lmd.spec.scaling.tolerance,
-    )
+    started = time.process_time()
+    # The one `gpusPerReplica: auto` chose with, when it did: computed once, shared.
+    found = auto.calibration(performance.replica_performance(plan), semantic.workload(lmd.spec))
+    seconds = time.process_time() - started
+    log.info("calibrated %s on %s x %s in %.2f s of CPU: %.2f in flight per replica",
+             plan.model.key, plan.gpus_per_replica, plan.gpu.key, seconds, found.target)
+    _tell("computed", seconds)
+    return found
+
+
+def to_status(cal: calibrate.Calibration, inputs: str) -> dict[str, Any]:
+    """The calibration as `status.capacityPlan.autoscaling.calibration` keeps it: exact
+    figures (JSON numbers round-trip) and the hash of what they were computed from."""
+    return {"inputs": inputs, "target": cal.target, "rate": cal.rate, "ttftP95": cal.ttft_p95,
+            "promptTokensRate": cal.prompt_tokens_rate,
+            "curve": [[x, y] for x, y in cal.curve]}
+
+
+def from_status(record: Mapping[str, Any] | None, inputs: str) -> calibrate.Calibration | None:
+    """The persisted calibration when it was computed from `inputs`; None otherwise (or
+    when it is malformed: then it is computed again)."""
+    if not isinstance(record, Mapping) or record.get("inputs") != inputs:
+        return None
+    try:
+        curve = tuple((float(x), float(y)) for x, y in record.get("curve") or ())
+        prompt = record.get("promptTokensRate")
+        found = calibrate.Calibration(
+            float(record["target"]), float(record["rate"]), float(record["ttftP95"]), curve,
+            prompt_tokens_rate=None if prompt is None else float(prompt))
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not all(math.isfinite(v) for v in (found.target, found.rate)):
+        return None
+    return found
+
+
+def adopt(lmd: LanguageModelDeployment, plan: CapacityPlan,
+          record: Mapping[str, Any] | None, *, inputs: str | None = None) -> bool:
+    """Take a persisted calibration for these inputs as computed; True when there is one
+    (now or already)."""
+    key = _key(lmd, plan)
+    with _calibrations_lock:
+        if key in _calibrations:
+            return True
+    found = from_status(record, inputs or inputs_hash(lmd, plan))
+    if found is None:
+        return False
+    future: Future[calibrate.Calibration] = Future()
+    future.set_result(found)
+    with _calibrations_lock:
+        if key in _calibrations:
+            return True
+        _calibrations[key] = future
+    _tell("persisted", 0.0)
+    return True
 
 
 def _calibration(lmd: LanguageModelDeployment, plan: CapacityPlan
@@ -114,6 +191,7 @@ def policy_spec(lmd: LanguageModelDeployment, plan: CapacityPlan) -> ScalingPoli
         max_replicas=scaling.max_replicas,
         target_per_replica=target_per_replica(lmd, cal),
         ttft_p95_target_seconds=lmd.spec.slo.ttft_p95_ms / 1000.0,
+        tpot_p95_target_seconds=lmd.spec.slo.tpot_p95_ms / 1000.0,
         gpu_utilization_target=scaling.gpu_utilization_target,
         tolerance=scaling.tolerance,
         scale_up=_direction(scaling.behavior.scale_up),
@@ -128,3 +206,39 @@ def policy_spec(lmd: LanguageModelDeployment, plan: CapacityPlan) -> ScalingPoli
         load_curve=cal.curve if cal else (),
         prompt_tokens_per_replica=cal.prompt_tokens_rate if cal else None,
     )
+
+
+def autoscaling_summary(lmd: LanguageModelDeployment, plan: CapacityPlan, *,
+                        inputs: str | None = None) -> dict[str, Any] | None:
+    """What the autoscaler aims at per replica, published next to the capacity plan, with
+    the calibration it came from (None while that is still being computed)."""
+    if not lmd.spec.scaling.enabled:
+        return None
+    if not calibration_ready(lmd, plan):
+        return None
+    cal = used_calibration(lmd, plan)
+    summary: dict[str, Any] = {
+        "target_in_flight_per_replica": round(target_per_replica(lmd, cal), 2)}
+    if cal is None:
+        return summary | {"method": "scaling.targetInFlightPerReplica"}
+    return summary | {"requests_per_second_per_replica": round(cal.rate, 3),
+                      "prompt_tokens_per_second_per_replica": round(cal.prompt_tokens_rate or 0),
+                      "ttft_p95_seconds_at_target": round(cal.ttft_p95, 4),
+                      "method": "calibrated on the engine model for 99% of requests in the SLO",
+                      "calibration": to_status(cal, inputs or inputs_hash(lmd, plan))}
+
+
+def weights_ready(lmd: LanguageModelDeployment, plans: Sequence[CapacityPlan]) -> bool:
+    """Whether every type's calibration is at hand (each starts if it must): the weights of
+    a mixed fleet come from them, even when the user set the primary's target."""
+    return all([_calibration(lmd, plan).done() for plan in plans])
+
+
+def capacity_weights(lmd: LanguageModelDeployment, plan: CapacityPlan,
+                     fallback_plans: Sequence[CapacityPlan]) -> list[float]:
+    """What one replica of each type carries at the SLO, in replicas of the primary type:
+    1 for the primary, then each fallback's calibrated target over the primary's."""
+    primary = calibration(lmd, plan).target
+    if primary <= 0:
+        return [1.0] * (1 + len(fallback_plans))
+    return [1.0, *(max(calibration(lmd, p).target, 1e-6) / primary for p in fallback_plans)]

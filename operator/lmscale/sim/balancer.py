@@ -13,6 +13,8 @@ from lmscale.sim.request import CompletedRequest
 class BalancerKind(enum.StrEnum):
     ROUND_ROBIN = "round-robin"
     LEAST_REQUESTS = "least-requests"
+    # Least requests relative to each replica's capacity: what a mixed fleet's router does.
+    WEIGHTED_LEAST_REQUESTS = "weighted-least-requests"
 
 
 class Balancer(Protocol):
@@ -58,7 +60,36 @@ class LeastRequests:
         return best
 
 
+class WeightedLeastRequests:
+    """The replica whose in-flight count, one more request included, is the smallest share
+    of its capacity (Envoy's weighted least_request, weight / (active + 1), exhaustive).
+
+    On a mixed fleet a replica of a slower GPU type carries fewer requests at the SLO (its
+    type's calibrated target); plain least-requests would give it a fast replica's share
+    and push it past the objectives. Counting the request being placed makes an idle fleet
+    fill its largest replicas first rather than by list order. Ties go to the first replica
+    in the list, so on replicas of one capacity it picks exactly what `LeastRequests` picks.
+    Shares are compared by cross-multiplying, so no division rounds two equal shares apart.
+    """
+
+    def pick(
+        self, replicas: Sequence[Replica], now: float, done: list[CompletedRequest]
+    ) -> Replica:
+        best, best_load, best_capacity = replicas[0], -1, 1.0
+        for replica in replicas:
+            engine = replica.engine
+            if engine.next_change <= now:
+                done.extend(engine.advance(now))
+            load = engine.in_flight + 1
+            capacity = replica.capacity
+            if best_load < 0 or load * best_capacity < best_load * capacity:
+                best, best_load, best_capacity = replica, load, capacity
+        return best
+
+
 def make_balancer(kind: BalancerKind) -> Balancer:
     if kind is BalancerKind.ROUND_ROBIN:
         return RoundRobin()
+    if kind is BalancerKind.WEIGHTED_LEAST_REQUESTS:
+        return WeightedLeastRequests()
     return LeastRequests()

@@ -51,7 +51,8 @@ class EngineMetrics:
     `gpu_busy` is DCGM's utilisation: the fraction of time since the previous snapshot in
     which any kernel ran, so one request keeps it near 1. `prompt_tokens` counts the prompt
     tokens whose prefill finished since the previous snapshot (the engine's
-    `prompt_tokens_total` counter grows by this much).
+    `prompt_tokens_total` counter grows by this much); `completed` counts the requests
+    that finished since then (its `request_success_total` counter).
     """
 
     time: float
@@ -61,6 +62,7 @@ class EngineMetrics:
     gpu_busy: float
     ttft_samples: tuple[float, ...] = field(default=(), repr=False)
     prompt_tokens: int = 0
+    completed: int = 0
 
 
 class _Seq:
@@ -107,6 +109,7 @@ class ReplicaEngine:
         self._snapshot_at = ready_at
         self._ttft: list[float] = []
         self._prompt_tokens = 0
+        self._completed = 0
         self._done: list[CompletedRequest] = []
         self.next_change = math.inf
 
@@ -158,6 +161,7 @@ class ReplicaEngine:
         self._busy_at_snapshot, self._snapshot_at = busy, now
         samples, self._ttft = tuple(self._ttft), []
         prompt_tokens, self._prompt_tokens = self._prompt_tokens, 0
+        completed, self._completed = self._completed, 0
         return EngineMetrics(
             time=now,
             waiting=len(self._waiting),
@@ -166,6 +170,7 @@ class ReplicaEngine:
             gpu_busy=min(1.0, max(0.0, fraction)),
             ttft_samples=samples,
             prompt_tokens=prompt_tokens,
+            completed=completed,
         )
 
     def abandon(self) -> list[Request]:
@@ -287,6 +292,7 @@ class ReplicaEngine:
     def _finish(self, seq: _Seq, *, cached: int) -> None:
         self._kv_decoding -= cached
         self._reserved -= seq.reserved
+        self._completed += 1
         self._done.append(CompletedRequest(seq.request, seq.admitted, seq.first_token, self.clock))
 
     def _next_change(self) -> float:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from lmscale.sim.cluster import Cluster
+from lmscale.policy.observation import FrontDoor
+from lmscale.sim.cluster import Cluster, Fleet
 from lmscale.sim.engine import EngineMetrics
 from lmscale.sim.request import CompletedRequest
 
@@ -22,7 +23,10 @@ class ClusterView:
     `pods` holds the latest scrape of each serving replica scraped since it became ready;
     `gateway_waiting` counts requests held with no replica to serve them (scale from zero);
     `prompt_tokens_per_second` is the fleet's prefill rate over the rate window, as
-    `rate(prompt_tokens_total[1m])` would read it (None before any replica was scraped).
+    `rate(prompt_tokens_total[1m])` would read it (None before any replica was scraped);
+    `completions_per_second` likewise from the engines' success counters;
+    `front` the activator's series as the operator reads them and `wake_requested_at` its
+    latest wake request (None without an activator, as without one in a cluster).
     """
 
     now: float
@@ -34,6 +38,9 @@ class ClusterView:
     startup_samples: tuple[float, ...]
     gateway_waiting: int
     prompt_tokens_per_second: float | None = None
+    completions_per_second: float | None = None
+    front: FrontDoor | None = None
+    wake_requested_at: float | None = None
 
     @property
     def waiting(self) -> int:
@@ -52,10 +59,11 @@ class MetricStore:
         self.latest: dict[int, EngineMetrics] = {}
         self._ttft: deque[tuple[float, tuple[float, ...]]] = deque()
         self._prompt_tokens: deque[tuple[float, int]] = deque()
+        self._completed: deque[tuple[float, int]] = deque()
         self._p95: float | None = None
         self._p95_fresh = True
 
-    def scrape(self, cluster: Cluster, now: float) -> list[CompletedRequest]:
+    def scrape(self, cluster: Cluster | Fleet, now: float) -> list[CompletedRequest]:
         """Advance every serving replica to `now` and record its metrics."""
         done: list[CompletedRequest] = []
         self.latest = {
@@ -70,10 +78,13 @@ class MetricStore:
             if metrics.ttft_samples:
                 self._ttft.append((now, metrics.ttft_samples))
             self._prompt_tokens.append((now, metrics.prompt_tokens))
+            self._completed.append((now, metrics.completed))
         while self._ttft and self._ttft[0][0] <= now - self.window:
             self._ttft.popleft()
         while self._prompt_tokens and self._prompt_tokens[0][0] <= now - self.window:
             self._prompt_tokens.popleft()
+        while self._completed and self._completed[0][0] <= now - self.window:
+            self._completed.popleft()
         self._p95_fresh = False
         return done
 
@@ -87,10 +98,9 @@ class MetricStore:
             self._p95_fresh = True
         return self._p95
 
-    def view(self, cluster: Cluster, now: float, *, gateway_waiting: int) -> ClusterView:
+    def view(self, cluster: Cluster | Fleet, now: float, *, gateway_waiting: int) -> ClusterView:
         """Freeze what a scaler sees now; consumes the start-up samples."""
-        samples = tuple(cluster.startup_samples)
-        cluster.startup_samples.clear()
+        samples = tuple(cluster.take_startup_samples())
         pods = tuple(self.latest[r.id] for r in cluster.serving if r.id in self.latest)
         return ClusterView(
             now=now,
@@ -104,5 +114,8 @@ class MetricStore:
             prompt_tokens_per_second=(
                 sum(tokens for _, tokens in self._prompt_tokens) / self.window
                 if self._prompt_tokens else None
+            ),
+            completions_per_second=(
+                sum(n for _, n in self._completed) / self.window if self._completed else None
             ),
         )

@@ -12,11 +12,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from lmscale import policy
+from lmscale.policy import fleet as fleet_policy
+from lmscale.scaler import variants
 from lmscale.sim.baselines import hpa_gpu_util, keda_queue, oracle, static, static_peak
+from lmscale.sim.fleet_scaler import LmscaleFleetScaler
 from lmscale.sim.results import summarize
 from lmscale.sim.scaler import LmscaleScaler, Scaler
 from lmscale.sim.scenario import Scenario
-from lmscale.sim.simulator import SimRun, simulate
+from lmscale.sim.simulator import GpuPool, SimRun, simulate, simulate_fleet
 
 POLICIES = ("lmscale", "static:N", "static-peak", "hpa-gpu-util[:0.7]", "keda-queue[:5]", "oracle")
 
@@ -59,6 +62,7 @@ def lmscale_spec(scenario: Scenario) -> policy.ScalingPolicySpec:
         startup_seconds=scenario.perf.cold_start_seconds,
         load_curve=scenario.calibration.curve,
         prompt_tokens_per_replica=scenario.calibration.prompt_tokens_rate,
+        scrape_interval_seconds=scenario.config.scrape_interval_seconds,
     )
 
 
@@ -71,11 +75,15 @@ def run(
 ) -> Outcome:
     """Replay the named policy (searching where the policy is a search)."""
     name, argument = parse(text)
+    if scenario.fleet:
+        if name != "lmscale":
+            raise ValueError(f"{text} runs on one GPU type; several are for lmscale")
+        return replay_fleet(scenario, clock=clock, progress=progress)
     if name == "static-peak":
         return _static_peak(scenario, clock=clock, progress=progress)
     if name == "oracle":
         return _oracle(scenario, clock=clock, progress=progress)
-    return replay(_scaler(name, argument, scenario), scenario, clock=clock, progress=progress)
+    return replay(scaler_for(name, argument, scenario), scenario, clock=clock, progress=progress)
 
 
 def replay(
@@ -101,7 +109,39 @@ def replay(
     return Outcome(result, summary)
 
 
-def _scaler(name: str, argument: float | None, scenario: Scenario) -> Scaler:
+def replay_fleet(
+    scenario: Scenario,
+    *,
+    clock: Callable[[], float],
+    progress: Callable[[float], None] | None = None,
+    strategy: fleet_policy.Strategy = fleet_policy.Strategy.ORDERED,
+) -> Outcome:
+    """lmscale on the scenario's mixed fleet: each type's replicas on its own model."""
+    members = [
+        variants.Member(t.gpu, f"model-{t.gpu}", None if i == 0 else t.gpu, t.plan, t.weight,
+                        scenario.max_replicas)
+        for i, t in enumerate(scenario.fleet)
+    ]
+    scaler = LmscaleFleetScaler(lmscale_spec(scenario), members, strategy=strategy,
+                                fallback_after_seconds=scenario.fallback_after_seconds)
+    pools = [GpuPool(t.gpu, t.perf, t.available, capacity=t.calibration.target)
+             for t in scenario.fleet]
+    config = replace(scenario.config, initial_replicas=scenario.warm_replicas)
+    started = clock()
+    result = simulate_fleet(scenario.requests, pools, scaler, config, progress=progress)
+    summary = summarize(
+        result,
+        slo=scenario.slo,
+        gpus_per_replica=scenario.perf.gpus,
+        cost_per_replica_hour=scenario.perf.cost_per_hour,
+        wall_seconds=clock() - started,
+        prices={t.gpu: (t.perf.gpus, t.perf.cost_per_hour) for t in scenario.fleet},
+    )
+    return Outcome(result, summary)
+
+
+def scaler_for(name: str, argument: float | None, scenario: Scenario) -> Scaler:
+    """The scaler a single-replay policy name stands for, bounded by the scenario."""
     bounds = {"min_replicas": scenario.min_replicas, "max_replicas": scenario.max_replicas}
     if name == "lmscale":
         return LmscaleScaler(lmscale_spec(scenario))

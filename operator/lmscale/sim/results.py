@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,14 +40,36 @@ def summarize(
     gpus_per_replica: int,
     cost_per_replica_hour: float,
     wall_seconds: float,
+    prices: Mapping[str, tuple[int, float]] | None = None,
 ) -> dict[str, Any]:
-    """The `--output json` object: every key listed in issue 6, plus a few more."""
+    """The `--output json` object: every key listed in issue 6, plus a few more.
+
+    `prices`: for a mixed fleet, GPUs per replica and cost per replica-hour of each GPU
+    type (a replica's `gpu_type`); the figures then sum each type's own, and
+    `replica_hours_by_type` splits the hours.
+    """
     done = run.completed
     ttft = [c.ttft_seconds for c in done]
     tpot = [c.tpot_seconds for c in done if c.request.output_tokens > 1]
     queue = [c.queue_seconds for c in done]
     good = sum(1 for c in done if slo.met(c))
-    replica_seconds = sum(r.gpu_seconds(until=run.trace_seconds) for r in run.replicas)
+    held = [(r.gpu_type, r.gpu_seconds(until=run.trace_seconds)) for r in run.replicas]
+    replica_seconds = sum(seconds for _, seconds in held)
+    extra: dict[str, Any] = {}
+    if prices is None:
+        gpu_hours = replica_seconds * gpus_per_replica / 3600
+        cost = replica_seconds / 3600 * cost_per_replica_hour
+    else:
+        gpu_hours = sum(seconds * prices[kind][0] for kind, seconds in held) / 3600
+        cost = sum(seconds * prices[kind][1] for kind, seconds in held) / 3600
+        extra["replica_hours_by_type"] = {
+            kind: sum(s for k, s in held if k == kind) / 3600 for kind in prices}
+    if run.activator is not None:
+        # Refused requests were never answered: misses of the SLO, counted on their own.
+        front = run.activator
+        extra.update(held=len(front.held), timed_out=len(front.timed_out),
+                     rejected=len(front.rejected),
+                     hold_wait_p95_ms=_ms(percentile(front.waits, 95)))
     return {
         "policy": run.policy,
         "requests": run.requests,
@@ -59,14 +81,15 @@ def summarize(
         "ttft_p99_ms": _ms(percentile(ttft, 99)),
         "tpot_p95_ms": _ms(percentile(tpot, 95)),
         "queue_p95_ms": _ms(percentile(queue, 95)),
-        "gpu_hours": replica_seconds * gpus_per_replica / 3600,
+        "gpu_hours": gpu_hours,
         "replica_hours": replica_seconds / 3600,
-        "cost": replica_seconds / 3600 * cost_per_replica_hour,
+        "cost": cost,
         "max_replicas": run.max_replicas,
         "scale_events": run.scale_events,
         "trace_seconds": run.trace_seconds,
         "wall_seconds": wall_seconds,
         "speedup": run.trace_seconds / wall_seconds if wall_seconds > 0 else math.inf,
+        **extra,
         **run.notes,
     }
 

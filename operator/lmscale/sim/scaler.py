@@ -49,8 +49,13 @@ class LmscaleScaler:
             ttft_p95_seconds=view.ttft_p95_seconds,
             gpu_utilization=mean([p.gpu_busy for p in pods]),
             prompt_tokens_per_second=view.prompt_tokens_per_second,
+            completions_per_second=view.completions_per_second,
             reporting_replicas=len(pods),
             startup_samples=view.startup_samples,
+            held=view.front.held if view.front is not None else None,
+            front_arrivals_per_second=(view.front.arrivals_per_second
+                                       if view.front is not None else None),
+            wake_requested_at=view.wake_requested_at,
         )
 
     def desired(self, view: ClusterView) -> int:

@@ -22,6 +22,23 @@ from lmscale.sim.simulator import SimConfig
 
 
 @dataclass(frozen=True)
+class GpuType:
+    """One GPU type a scenario's fleet may run on: its plan, replica model and calibration.
+
+    `weight` is what one replica carries in replicas of the primary type (the ratio of the
+    calibrated targets, as the operator weighs a fallback); `available` how many replicas
+    its nodes hold (None: as many as asked).
+    """
+
+    gpu: str
+    plan: plan.CapacityPlan = field(repr=False)
+    perf: performance.ReplicaPerformance = field(repr=False)
+    calibration: calibrate.Calibration
+    weight: float
+    available: int | None = None
+
+
+@dataclass(frozen=True)
 class Scenario:
     """Inputs shared by every policy replayed on one trace."""
 
@@ -36,6 +53,9 @@ class Scenario:
     max_replicas: int = 32
     attainment_goal: float = 0.99
     warm_replicas: int = 1
+    # A mixed fleet: every GPU type in order, the primary first (empty: the primary alone).
+    fleet: tuple[GpuType, ...] = ()
+    fallback_after_seconds: float = 60.0
 
     @property
     def gpus_per_replica(self) -> int:
@@ -81,11 +101,16 @@ def build(
     attainment_goal: float = 0.99,
     calibration: calibrate.Calibration | None = None,
     target_per_replica: float | None = None,
+    available: int | None = None,
+    fallbacks: Sequence[tuple[str, int | None]] = (),
+    fallback_after_seconds: float = 60.0,
 ) -> Scenario:
     """Plan the replica and derive the per-replica target for this trace's token mix.
 
     A given `calibration` skips calibrating (for replays of the same token mix); a given
-    `target_per_replica` replaces it (a user's hand-set target).
+    `target_per_replica` replaces it (a user's hand-set target). `available` caps the
+    replicas the primary type's nodes hold; `fallbacks` are further GPU types (each with
+    its own cap), planned and calibrated like the primary, for a mixed fleet.
     """
     capacity = plan.plan_replica(model, gpu)
     perf = performance.replica_performance(capacity)
@@ -120,7 +145,16 @@ def build(
         config or SimConfig(cold_start_seconds=cold),
         cold_start_seconds=cold,
         max_replicas=max_replicas,
+        available_replicas=available,
     )
+    fleet: tuple[GpuType, ...] = ()
+    if fallbacks:
+        primary = GpuType(gpu, capacity, perf, calibration, 1.0, available)
+        fleet = (primary, *(
+            _fallback(model, name, cap, lengths, objectives, attainment_goal,
+                      primary=_for_weights(calibration, perf, lengths, objectives,
+                                           attainment_goal))
+            for name, cap in fallbacks))
     scenario = Scenario(
         requests=requests,
         perf=perf,
@@ -132,8 +166,31 @@ def build(
         min_replicas=min_replicas,
         max_replicas=max_replicas,
         attainment_goal=attainment_goal,
+        fleet=fleet,
+        fallback_after_seconds=fallback_after_seconds,
     )
     return _with_warm_start(scenario)
+
+
+def _for_weights(calibration: calibrate.Calibration, perf: performance.ReplicaPerformance,
+                 lengths: Sequence[tuple[int, int]], objectives: Slo,
+                 goal: float) -> calibrate.Calibration:
+    """The primary's calibration to weigh fallbacks by: calibrated even when the user set
+    the target by hand, so that a weight compares two calibrations, not a hand and one."""
+    if math.isfinite(calibration.rate):
+        return calibration
+    return calibrate.calibrate(perf, lengths, slo=objectives, goal=goal)
+
+
+def _fallback(model: str, gpu: str, available: int | None, lengths: Sequence[tuple[int, int]],
+              objectives: Slo, goal: float, *, primary: calibrate.Calibration) -> GpuType:
+    """A fallback type planned and calibrated like the primary, weighed against it (the
+    operator's `capacity_weights`: its target over the primary's)."""
+    capacity = plan.plan_replica(model, gpu)
+    perf = performance.replica_performance(capacity)
+    calibration = calibrate.calibrate(perf, lengths, slo=objectives, goal=goal)
+    weight = max(calibration.target, 1e-6) / primary.target if primary.target > 0 else 1.0
+    return GpuType(gpu, capacity, perf, calibration, weight, available)
 
 
 def _with_warm_start(scenario: Scenario) -> Scenario:

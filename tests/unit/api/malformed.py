@@ -72,6 +72,32 @@ MALFORMED = [
         id="gpus-per-replica-neither-auto-nor-number",
     ),
     pytest.param(
+        {"accelerator": {"fallbacks": [{"type": "nvidia-h100-80gb"}]}},
+        "spec.accelerator.fallbacks",
+        id="fallback-repeats-the-primary-type",
+    ),
+    pytest.param(
+        {"accelerator": {"fallbacks": [{"type": "nvidia-a100-80gb"},
+                                       {"type": "nvidia-a100-80gb"}]}},
+        "spec.accelerator.fallbacks",
+        id="fallback-type-listed-twice",
+    ),
+    pytest.param(
+        {"accelerator": {"fallbacks": [{"type": "nvidia-a100-80gb", "gpusPerReplica": 3}]}},
+        "spec.accelerator.fallbacks[0].gpusPerReplica",
+        id="fallback-gpus-per-replica-not-a-power-of-two",
+    ),
+    pytest.param(
+        {"accelerator": {"fallbacks": [{"type": f"nvidia-{i}"} for i in range(5)]}},
+        "spec.accelerator.fallbacks",
+        id="too-many-fallbacks",
+    ),
+    pytest.param(
+        {"accelerator": {"strategy": "fastest"}},
+        "spec.accelerator.strategy",
+        id="unknown-strategy",
+    ),
+    pytest.param(
         {"ingress": {"enabled": True}},
         "spec.ingress.host",
         id="ingress-enabled-without-host",
@@ -114,6 +140,48 @@ MALFORMED = [
         {"ingress": {"paths": ["v1/chat"]}},
         "spec.ingress.paths[0]",
         id="ingress-path-not-absolute",
+    ),
+    pytest.param(
+        {"routing": {"mode": "gateway"}},
+        "spec.routing.parentRefs",
+        id="gateway-mode-without-parent-refs",
+    ),
+    pytest.param(
+        {"routing": {"mode": "inferencePool", "parentRefs": []}},
+        "spec.routing.parentRefs",
+        id="inference-pool-mode-without-parent-refs",
+    ),
+    pytest.param(
+        {"routing": {"mode": "gateway", "parentRefs": [{"name": "gw"}]},
+         "ingress": {"enabled": True, "host": "chat.example.com"}},
+        "spec.ingress.enabled",
+        id="ingress-and-gateway-mode-at-once",
+    ),
+    pytest.param(
+        {"routing": {"mode": "inferencePool", "parentRefs": [{"name": "gw"}],
+                     "activator": "always"}},
+        "spec.routing.activator",
+        id="activator-always-with-an-inference-pool",
+    ),
+    pytest.param(
+        {"routing": {"activator": "sometimes"}},
+        "spec.routing.activator",
+        id="activator-mode-unknown",
+    ),
+    pytest.param(
+        {"routing": {"mode": "istio"}},
+        "spec.routing.mode",
+        id="routing-mode-unknown",
+    ),
+    pytest.param(
+        {"routing": {"mode": "gateway", "parentRefs": [{"name": "gw", "namespace": "Bad_NS"}]}},
+        "spec.routing.parentRefs[0].namespace",
+        id="parent-ref-namespace-not-a-dns-label",
+    ),
+    pytest.param(
+        {"routing": {"requestTimeoutSeconds": 0}},
+        "spec.routing.requestTimeoutSeconds",
+        id="request-timeout-zero",
     ),
     pytest.param(
         {"model": {"shape": SHAPE}},
@@ -190,6 +258,16 @@ MALFORMED = [
         "spec.engine.env[0].valueFrom",
         id="env-value-and-value-from",
     ),  # fmt: skip
+    pytest.param(
+        {"engine": {"tolerations": [{"key": "spot", "operator": "Exists", "value": "true"}]}},
+        "spec.engine.tolerations[0].value",
+        id="toleration-exists-with-value",
+    ),
+    pytest.param(
+        {"engine": {"tolerations": [{"key": "spot", "effect": "Sometimes"}]}},
+        "spec.engine.tolerations[0].effect",
+        id="toleration-unknown-effect",
+    ),
     pytest.param(
         {"accelerator": DELETE},
         "spec.accelerator",

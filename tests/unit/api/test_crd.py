@@ -67,7 +67,7 @@ def test_subresources() -> None:
 def test_printer_columns() -> None:
     (version,) = crd.crd()["spec"]["versions"]
     columns = {c["name"]: c for c in version["additionalPrinterColumns"] if "priority" not in c}
-    assert list(columns) == ["Model", "GPU", "Ready", "Desired", "Queue", "Age"]
+    assert list(columns) == ["Model", "GPU", "Ready", "Desired", "Queue", "URL", "Age"]
     schema = crd.openapi_schema()
     for column in columns.values():
         if column["jsonPath"].startswith(".metadata"):
@@ -154,9 +154,16 @@ def test_conditions_are_a_map_keyed_by_type() -> None:
     assert conditions["items"]["properties"]["type"]["enum"] == [t.value for t in api.ConditionType]
 
 
-def test_capacity_plan_keeps_unknown_fields() -> None:
+def test_capacity_plan_has_a_camel_case_schema() -> None:
+    """`kubectl explain lmd.status.capacityPlan` needs typed, described fields."""
     plan = _node(crd.openapi_schema(), ".status.capacityPlan")
-    assert plan == {**plan, "type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    assert "x-kubernetes-preserve-unknown-fields" not in plan
+    assert {"gpusPerReplica", "kvCapacityTokens", "coldStartSeconds", "memoryPerGpu",
+            "autoscaling"} <= set(plan["properties"])
+    assert plan["properties"]["memoryPerGpu"]["properties"]["kvCacheBytes"]["type"] == "integer"
+    for path, node in _walk(plan, ".status.capacityPlan"):
+        assert "_" not in path.rsplit(".", 1)[-1], path
+        assert path.endswith("[]") or node.get("description"), path
 
 
 def test_gpus_per_replica_is_int_or_string() -> None:
@@ -165,9 +172,14 @@ def test_gpus_per_replica_is_int_or_string() -> None:
     assert node["default"] == "auto"
 
 
-def test_no_fallbacks_field_yet() -> None:
-    """GPU-type fallback comes with its behaviour in a later issue; no field that does nothing."""
-    assert "fallbacks" not in _node(crd.openapi_schema(), ".spec.accelerator")["properties"]
+def test_fallbacks_are_an_ordered_list_of_gpu_types() -> None:
+    node = _node(crd.openapi_schema(), ".spec.accelerator")
+    fallbacks = node["properties"]["fallbacks"]
+    assert fallbacks["type"] == "array" and fallbacks["maxItems"] == 4
+    assert "default" not in fallbacks  # nothing stored in resources that use none
+    assert fallbacks["items"]["required"] == ["type"]
+    assert node["properties"]["strategy"]["enum"] == ["ordered", "cheapest"]
+    assert node["properties"]["fallbackAfterSeconds"]["default"] == 60
 
 
 def test_yaml_parses_back_to_the_manifest() -> None:

@@ -73,6 +73,13 @@ VALID = [
     ),
     pytest.param({"scaling": {"minReplicas": 2, "maxReplicas": 2}}, id="fixed-range"),
     pytest.param(
+        {"accelerator": {"fallbacks": [{"type": "nvidia-a100-80gb"},
+                                       {"type": "nvidia-l40s", "gpusPerReplica": 2,
+                                        "maxReplicas": 3}],
+                         "strategy": "cheapest", "fallbackAfterSeconds": 30}},
+        id="fallbacks",
+    ),
+    pytest.param(
         {"scaling": {"onMissingMetrics": {"action": "fallback", "fallbackReplicas": 2}}},
         id="fallback-within-bounds",
     ),
@@ -133,14 +140,15 @@ def test_whole_resource_parses_with_status() -> None:
             {"type": "Ready", "status": "True", "reason": "Available", "message": "2 of 2",
              "lastTransitionTime": "2026-01-02T03:04:05Z"},
         ],
-        "capacityPlan": {"gpus_per_replica": 1, "anything": {"nested": True}},
+        "capacityPlan": {"gpusPerReplica": 1, "somethingNewer": {"nested": True}},
         "somethingNewer": 1,
     }  # fmt: skip
     lmd = api.LanguageModelDeployment.model_validate(body)
     assert (lmd.name, lmd.namespace) == ("chat", "team-a")
     assert lmd.status is not None
     assert lmd.status.conditions[0].type is api.ConditionType.READY
-    assert lmd.status.capacity_plan == {"gpus_per_replica": 1, "anything": {"nested": True}}
+    assert lmd.status.capacity_plan is not None
+    assert lmd.status.capacity_plan.gpus_per_replica == 1
 
 
 def test_spec_round_trips_through_the_wire_form() -> None:

@@ -11,8 +11,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[3]
 GENERATED = REPO / "crds"
 CHART_CRDS = REPO / "charts" / "lmscale" / "crds"
-# CRDs that belong to the chart only: kopf's peering resources.
-CHART_ONLY = {"kopf.dev_peerings.yaml"}
+# CRDs that belong to the chart only: none (leader election uses the built-in Lease).
+CHART_ONLY: set[str] = set()
 
 
 def _generated() -> list[Path]:
@@ -45,11 +45,8 @@ def test_chart_has_no_stale_crds() -> None:
     assert present <= expected, f"stale CRDs in the chart: {sorted(present - expected)}"
 
 
-def test_peering_crds_are_kopfs() -> None:
-    # kopf looks for these exact names (kopf.dev/v1, cluster and namespaced).
-    docs = [d for d in yaml.safe_load_all((CHART_CRDS / "kopf.dev_peerings.yaml").read_text()) if d]
-    found = {(d["metadata"]["name"], d["spec"]["scope"], d["spec"]["names"]["kind"]) for d in docs}
-    assert found == {
-        ("clusterkopfpeerings.kopf.dev", "Cluster", "ClusterKopfPeering"),
-        ("kopfpeerings.kopf.dev", "Namespaced", "KopfPeering"),
-    }
+def test_chart_ships_only_lmscales_own_crds() -> None:
+    # Leader election is on a coordination.k8s.io Lease: no kopf peering CRDs any more.
+    docs = [d for path in CHART_CRDS.glob("*.yaml") for d in yaml.safe_load_all(path.read_text())
+            if d]
+    assert {d["spec"]["group"] for d in docs} == {"lmscale.dev"}

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from lmscale.devcluster import binaries, nodepools, prometheus
-from lmscale.devcluster.layout import repo_root
+from lmscale.devcluster.layout import Layout, repo_root
 
 HACK = repo_root() / "hack" / "localcluster"
 
@@ -26,8 +26,9 @@ def test_default_pools_are_gpu_nodes_as_feature_discovery_labels_them() -> None:
 
 
 def test_prometheus_scrapes_file_discovered_targets(tmp_path: Path) -> None:
-    config = yaml.safe_load(prometheus.render_config(targets_dir=tmp_path, self_port=1,
-                                                     kwok_port=2))
+    config = yaml.safe_load(prometheus.render_config(
+        targets_dir=tmp_path, self_port=1, kwok_port=2, apiserver_url="https://127.0.0.1:1",
+        pki=tmp_path))
     jobs = {j["job_name"]: j for j in config["scrape_configs"]}
     assert jobs["lmscale"]["honor_labels"] is True
     assert jobs["lmscale"]["file_sd_configs"][0]["files"] == [str(tmp_path / "*.json")]
@@ -55,3 +56,15 @@ def test_versions_are_pinned_in_one_place() -> None:
     assert versions["ETCD_VERSION"].startswith("v3.6.")
     assert versions["KWOK_VERSION"] == "v0.8.0"
     assert versions["HELM_VERSION"].startswith("v3.21.")
+
+
+def test_each_port_offset_has_its_own_state_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LMSCALE_CLUSTER_DIR", raising=False)
+    monkeypatch.delenv("LMSCALE_CLUSTER_PORT_OFFSET", raising=False)
+    default = Layout.default()
+    monkeypatch.setenv("LMSCALE_CLUSTER_PORT_OFFSET", "300")
+    shifted = Layout.default()
+    assert default.root.name == ".localcluster"
+    assert shifted.root.name == ".localcluster-300"
+    assert shifted.ports.apiserver == default.ports.apiserver + 300
+    assert not shifted.real_node

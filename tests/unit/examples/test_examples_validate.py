@@ -48,7 +48,8 @@ EXAMPLE_FILES = _example_files()
 
 USER_EXAMPLES = (
     "llama-3.1-8b-h100-vllm", "llama-3.1-70b-tp4-h100-vllm", "qwen2.5-7b-l4-tgi",
-    "qwen2.5-14b-a100-sglang", "llama-3.1-8b-pvc-cache",
+    "qwen2.5-14b-a100-sglang", "llama-3.1-8b-pvc-cache", "llama-3.1-8b-gateway",
+    "llama-3.1-8b-inference-pool",
 )
 
 

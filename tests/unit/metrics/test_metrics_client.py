@@ -99,7 +99,8 @@ def test_ca_bundle_is_what_https_verifies_against(tmp_path: Path) -> None:
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
     client = client_for("https://prometheus.example:9090", ca_file=ca)
 
-    assert client._connect._session.verify == str(ca)
+    assert client.ca_certs == str(ca)
+    assert client_for("https://prometheus.example:9090").ca_certs is None
 
 
 def test_unreadable_token_file_is_an_auth_error(stub: StubPrometheus, tmp_path: Path) -> None:

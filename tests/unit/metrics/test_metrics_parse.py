@@ -183,8 +183,10 @@ def test_assemble_fills_values_and_reasons() -> None:
         Metric.RUNNING: Outcome.NAN,
         Metric.KV_CACHE_USAGE: Outcome.EMPTY,
         Metric.TTFT_P95: Outcome.EMPTY,
+        Metric.TPOT_P95: Outcome.EMPTY,
         Metric.GPU_UTILIZATION: Outcome.EMPTY,
         Metric.PROMPT_TOKENS_RATE: Outcome.EMPTY,
+        Metric.COMPLETIONS_RATE: Outcome.EMPTY,
         Metric.REPORTING_REPLICAS: Outcome.EMPTY,
     }
     assert counts[Metric.WAITING] == {Outcome.OK: 1, Outcome.UNMATCHED: 1}

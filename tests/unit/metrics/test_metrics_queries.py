@@ -53,6 +53,17 @@ def test_query_text_names_no_deployment() -> None:
             id="ttft-from-histograms",
         ),
         pytest.param(
+            Metric.TPOT_P95,
+            [
+                "histogram_quantile(0.95, sum by (le, namespace, lmscale_dev_deployment)",
+                "rate(vllm:inter_token_latency_seconds_bucket{",
+                "rate(vllm:time_per_output_token_seconds_bucket{",
+                "rate(sglang:inter_token_latency_seconds_bucket{",
+                "rate(tgi_request_mean_time_per_token_duration_bucket{",
+            ],
+            id="tpot-from-inter-token-histograms-with-vllm-fallback",
+        ),
+        pytest.param(
             Metric.GPU_UTILIZATION,
             [
                 'DCGM_FI_DEV_GPU_UTIL{namespace!="", pod!=""}',
@@ -70,6 +81,16 @@ def test_query_text_names_no_deployment() -> None:
                 "}[60s])",
             ],
             id="prompt-tokens-rate-from-counters",
+        ),
+        pytest.param(
+            Metric.COMPLETIONS_RATE,
+            [
+                "sum by (namespace, lmscale_dev_deployment) ((rate(vllm:request_success_total{",
+                "rate(sglang:num_requests_total{",
+                "rate(tgi_request_success{",
+                "}[60s])",
+            ],
+            id="completions-rate-from-counters",
         ),
         pytest.param(
             Metric.REPORTING_REPLICAS,

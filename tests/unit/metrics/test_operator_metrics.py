@@ -75,3 +75,31 @@ def test_server_serves_metrics_on_the_settings_port(
 
 def test_default_is_created_once() -> None:
     assert operator_metrics.default() is operator_metrics.default()
+
+
+def test_clear_model_gauges_leaves_nothing_frozen(
+    metrics: operator_metrics.OperatorMetrics,
+) -> None:
+    """What a paused operator exports once its scaling loop stops: no per-model series."""
+    metrics.set_replicas("team-a", "chat", desired=4, current=2)
+    metrics.observe_model("team-a", "chat", metrics_available=1.0, max_replicas=8)
+    metrics.set_ttft_objective("team-a", "chat", le="0.5")
+    metrics.record_decision(direction="up", reason="QueueAboveTarget")
+
+    metrics.clear_model_gauges()
+
+    per_model = [s for family in metrics.registry.collect() for s in family.samples
+                 if "name" in s.labels]
+    assert per_model == []
+    assert value(metrics, "lmscale_scaling_decisions_total", direction="up",
+                 reason="QueueAboveTarget") == 1  # counters stay: rates need them
+
+
+def test_ttft_objective_bucket_follows_the_slo(metrics: operator_metrics.OperatorMetrics) -> None:
+    info = "lmscale_slo_ttft_bucket_info"
+    metrics.set_ttft_objective("team-a", "chat", le="0.5")
+    metrics.set_ttft_objective("team-a", "chat", le="1.0")
+    assert value(metrics, info, namespace="team-a", name="chat", le="0.5") is None
+    assert value(metrics, info, namespace="team-a", name="chat", le="1.0") == 1
+    metrics.forget("team-a", "chat")
+    assert value(metrics, info, namespace="team-a", name="chat", le="1.0") is None

@@ -31,7 +31,7 @@ def test_defaults() -> None:
     assert (settings.logging.level, settings.logging.format) == ("INFO", "text")
     assert settings.kopf.watch_namespaces == ()
     assert settings.kopf.cluster_wide
-    assert (settings.kopf.peering, settings.kopf.standalone) == ("lmscale", False)
+    assert (settings.kopf.lease, settings.kopf.standalone) == ("lmscale", False)
 
 
 def test_reads_exactly_the_documented_variables() -> None:
@@ -94,6 +94,16 @@ def _settings_table() -> str:
             id="deployment-label",
         ),
         pytest.param(
+            {"LMSCALE_DCGM_NAMESPACE_LABEL": "exported_namespace"},
+            "metrics.dcgm_namespace_label",
+            "exported_namespace",
+            id="dcgm-namespace-label",
+        ),
+        pytest.param(
+            {"LMSCALE_DCGM_POD_LABEL": "exported_pod"}, "metrics.dcgm_pod_label",
+            "exported_pod", id="dcgm-pod-label",
+        ),
+        pytest.param(
             {"LMSCALE_SCALER_PERIOD_SECONDS": "15"},
             "scaler.period_seconds",
             15.0,
@@ -111,10 +121,14 @@ def _settings_table() -> str:
             ("team-a", "team-b"),
             id="watch-namespaces",
         ),
-        pytest.param({"LMSCALE_PEERING": "standalone"}, "kopf.standalone", True, id="standalone"),
+        pytest.param({"LMSCALE_LEASE": "standalone"}, "kopf.standalone", True, id="standalone"),
         pytest.param(
-            {"LMSCALE_PEERING": "lmscale-prod"}, "kopf.peering", "lmscale-prod", id="peering"
+            {"LMSCALE_LEASE": "lmscale-prod"}, "kopf.lease", "lmscale-prod", id="lease"
         ),
+        pytest.param({"POD_NAMESPACE": "ops"}, "kopf.lease_namespace", "ops",
+                     id="lease-in-the-pods-namespace"),
+        pytest.param({"POD_NAMESPACE": "ops", "LMSCALE_LEASE_NAMESPACE": "leases"},
+                     "kopf.lease_namespace", "leases", id="lease-namespace"),
         pytest.param(
             {"LMSCALE_METRICS_PORT": "  "}, "server.metrics_port", 8080, id="blank-is-default"
         ),
@@ -188,7 +202,7 @@ def test_files_are_checked(tmp_path: Path) -> None:
             "LMSCALE_WATCH_NAMESPACES",
             id="namespace-name",
         ),
-        pytest.param({"LMSCALE_PEERING": "Not Valid"}, "LMSCALE_PEERING", id="peering-name"),
+        pytest.param({"LMSCALE_LEASE": "Not Valid"}, "LMSCALE_LEASE", id="lease-name"),
         pytest.param(
             {"LMSCALE_PROMETHEUS_USERNAME": "ops"},
             "LMSCALE_PROMETHEUS_PASSWORD",

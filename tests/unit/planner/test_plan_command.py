@@ -68,7 +68,9 @@ def test_a_deployment_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert code == 0
     data = yaml.safe_load(out)
     assert data["gpu"] == "nvidia-h100-80gb" and data["context"] == 8192
-    assert data["gpus_per_replica"] == 2
+    # auto: the cheapest per request at the file's SLO, not the fewest GPUs that fit (2).
+    assert data["gpus_per_replica"] in (4, 8)
+    assert data["gpus_per_replica_reason"].startswith(f"{data['gpus_per_replica']} GPUs")
     assert data["storage"]["source"] == "pvc"
     assert data["target_concurrency"] >= 1
 
@@ -124,11 +126,13 @@ def test_bad_input_exits_2_with_a_message(
     assert message in err
 
 
-def test_an_impossible_fit_reports_memory(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_impossible_fit_reports_memory_and_exits_1(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = _run(["--model", "llama-3.1-405b", "--gpu", "nvidia-l4", "-o", "json"],
                         capsys)
     data = json.loads(out)
-    assert code == 0 and data["fits"] is False
+    assert code == 1 and data["fits"] is False
     assert "GiB per GPU" in data["reason"] and "usable" in data["reason"]
 
 
@@ -141,8 +145,8 @@ def test_price_override_and_catalog_file(
                          str(extra), "-o", "json"], capsys)
     assert code == 0 and json.loads(out)["price_per_gpu_hour"] == 0.5
     code, out, _ = _run(["--model", "llama-3.1-8b", "--gpu", "nvidia-l4", "--price",
-                         "nvidia-l4=0.25", "-o", "json"], capsys)
-    assert json.loads(out)["cost_per_hour"] == 0.25
+                         "nvidia-l4=0.25", "--gpus-per-replica", "2", "-o", "json"], capsys)
+    assert json.loads(out)["cost_per_hour"] == 0.5
 
 
 def test_catalog_dir_from_the_environment(
@@ -164,8 +168,22 @@ def test_list_and_plain_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and "KV capacity" in out and "cold start" in out
 
 
-def test_every_gpu_without_slo(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(["--model", "llama-3.1-70b", "-o", "json"], capsys)
+def test_without_a_gpu_auto_chooses_the_type_too(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(["--model", "llama-3.1-8b", "--context", "8192", "-o", "json"], capsys)
+    data = json.loads(out)
+    assert code == 0 and data["fits"]
+    weighed = {c["gpu"] for c in data["gpus_per_replica_candidates"]}
+    assert len(weighed) == 7 and data["gpu"] in weighed  # all but the T4 (no bfloat16)
+    cheapest = min(c["cost_per_1000_requests"] for c in data["gpus_per_replica_candidates"]
+                   if c["calibrated"])
+    chosen = next(c for c in data["gpus_per_replica_candidates"]
+                  if (c["gpu"], c["gpus_per_replica"]) == (data["gpu"], data["gpus_per_replica"]))
+    assert chosen["cost_per_1000_requests"] <= cheapest * 1.05
+
+
+def test_every_gpu_at_a_fixed_degree(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(["--model", "llama-3.1-70b", "--gpus-per-replica", "8", "-o", "json"],
+                        capsys)
     plans = json.loads(out)["plans"]
     assert code == 0 and len(plans) == 8
 

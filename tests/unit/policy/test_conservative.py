@@ -114,12 +114,14 @@ def test_fallback_needs_replicas() -> None:
         pytest.param({"gpu_utilization": 0.95}, DecisionReason.GPU_UTILIZATION_HIGH, id="gpu"),
         pytest.param({"kv_cache_usage": 0.95}, DecisionReason.KV_CACHE_FULL, id="kv-cache"),
         pytest.param({"ttft_p95_seconds": 1.05}, DecisionReason.SLO_BREACH, id="ttft"),
+        pytest.param({"tpot_p95_seconds": 0.105}, DecisionReason.SLO_BREACH, id="tpot"),
     ],
 )
 def test_secondary_signals_veto_a_scale_down(
     signal: dict[str, float], reason: DecisionReason
 ) -> None:
-    spec = make_spec(gpu_utilization_target=0.7, ttft_p95_target_seconds=1.0, scale_down=NO_WINDOW)
+    spec = make_spec(gpu_utilization_target=0.7, ttft_p95_target_seconds=1.0,
+                     tpot_p95_target_seconds=0.1, scale_down=NO_WINDOW)
     observation = replace(make_observation(running=10.0), **signal)
     decision = decide(spec, observation, ScalingHistory(), now=0.0)
     assert (decision.replicas, decision.reason) == (4, reason)

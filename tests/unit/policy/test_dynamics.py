@@ -109,6 +109,44 @@ def test_slo_breach_pushes_up(
     assert (decision.replicas, decision.reason) == (expected, reason)
 
 
+@pytest.mark.parametrize(
+    ("ttft", "tpot", "settling", "expected", "reason", "says"),
+    [
+        pytest.param(0.5, 0.2, False, 5, DecisionReason.SLO_BREACH, "TPOT p95 200 ms",
+                     id="tpot-breach-pushes-up-with-ttft-fine"),
+        pytest.param(0.5, 0.105, False, 4, DecisionReason.WITHIN_TOLERANCE, "",
+                     id="tpot-within-tolerance"),
+        pytest.param(0.5, 0.2, True, 4, DecisionReason.WITHIN_TOLERANCE, "",
+                     id="tpot-not-while-settling"),
+        pytest.param(1.2, 0.4, False, 5, DecisionReason.SLO_BREACH, "TPOT p95 400 ms",
+                     id="the-worse-breach-is-named"),
+        pytest.param(0.5, None, False, 4, DecisionReason.WITHIN_TOLERANCE, "",
+                     id="tpot-missing-pushes-nothing"),
+    ],
+)
+def test_tpot_breach_pushes_up_like_ttft(
+    ttft: float, tpot: float | None, settling: bool, expected: int, reason: DecisionReason,
+    says: str,
+) -> None:
+    spec = make_spec(ttft_p95_target_seconds=1.0, tpot_p95_target_seconds=0.1)
+    history = ScalingHistory()
+    if settling:
+        history = ScalingHistory(scale_events=(ScaleEvent(950.0, 3, 4),))
+    observation = replace(make_observation(running=40.0), ttft_p95_seconds=ttft,
+                          tpot_p95_seconds=tpot)
+    decision = decide(spec, observation, history, now=1000.0)
+    assert (decision.replicas, decision.reason) == (expected, reason)
+    assert says in decision.message
+
+
+def test_a_tpot_breach_while_replicas_start_holds_a_scale_down() -> None:
+    spec = make_spec(tpot_p95_target_seconds=0.1, scale_down=NO_WINDOW)
+    observation = replace(fleet(spec=5, ready=4, waiting=0.0, running=10.0),
+                          tpot_p95_seconds=0.3)
+    decision = decide(spec, observation, ScalingHistory(), now=1000.0)
+    assert decision.replicas == 5
+
+
 def test_startup_time_is_learned_from_readiness() -> None:
     spec = make_spec(startup_seconds=100.0)
     observation = replace(make_observation(), startup_samples=(200.0,))

@@ -19,8 +19,16 @@ def test_json_round_trip() -> None:
         guard_waiting=17.0,
         guard_until=71.5,
         loads=((1.5, 30.0), (11.5, 41.0)),
+        backlog_holders=3,
+        backlog_until=86.5,
     )
     assert ScalingHistory.from_json(history.to_json()) == history
+
+
+def test_the_backlog_state_is_written_only_while_there_is_one() -> None:
+    assert '"backlog"' not in ScalingHistory().to_json()
+    after = ScalingHistory(backlog_until=86.5)  # the holders are gone, the latencies not yet
+    assert ScalingHistory.from_json(after.to_json()) == after
 
 
 def test_decisions_survive_a_restart() -> None:

@@ -126,7 +126,12 @@ def test_children_all_share_labels_and_namespace() -> None:
     kinds = [m["kind"] for m in children.present()]
     assert kinds == ["PersistentVolumeClaim", "Deployment", "Service", "Ingress",
                      "PodDisruptionBudget"]  # fmt: skip
-    assert children.absent() == []
+    assert [kind for _, kind, _ in children.absent("chat")] == [
+        "HTTPRoute", "InferencePool", "ConfigMap", "ServiceAccount", "Role", "RoleBinding",
+        "Deployment", "Service", "EndpointSlice", "Service"]
+    # routing.mode ingress: none of the Gateway API children; not behind the activator
+    assert {name for _, kind, name in children.absent("chat")} == {"chat", "chat-epp",
+                                                                 "chat-pods"}
     for manifest in children.present():
         assert manifest["metadata"]["namespace"] == "team-a"
         assert manifest["metadata"]["labels"] == {
@@ -141,9 +146,9 @@ def test_children_all_share_labels_and_namespace() -> None:
 
 def test_optional_children_to_delete() -> None:
     resource, plan = planned({"scaling": {"maxReplicas": 1}})
-    assert render.render_children(resource, plan).absent() == [
-        ("networking.k8s.io/v1", "Ingress"),
-        ("policy/v1", "PodDisruptionBudget"),
+    assert render.render_children(resource, plan).absent("chat")[:2] == [
+        ("networking.k8s.io/v1", "Ingress", "chat"),
+        ("policy/v1", "PodDisruptionBudget", "chat"),
     ]
 
 

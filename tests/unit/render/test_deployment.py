@@ -225,3 +225,10 @@ def test_manifest_has_no_shared_mutable_parts() -> None:
     container = _container(_rendered())
     probes = [container[p]["httpGet"] for p in ("startupProbe", "readinessProbe", "livenessProbe")]
     assert len({id(p) for p in probes}) == 3
+
+
+def test_user_tolerations_follow_the_gpu_toleration() -> None:
+    spot = {"key": "spot", "operator": "Exists", "effect": "NoSchedule"}
+    tolerations = _pod(_rendered({"engine": {"tolerations": [spot]}}))["tolerations"]
+    assert tolerations == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}, spot]

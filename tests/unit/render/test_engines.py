@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from tests.unit.render import builders
 
 from lmscale.api import Dtype, EngineKind
-from lmscale.render import engines
+from lmscale.render import engines, render_deployment
 
 INPUTS = engines.EngineInputs(
     model_path="meta-llama/Llama-3.1-70B-Instruct",
@@ -28,14 +29,14 @@ COMMAND_LINES = [
         EngineKind.TGI,
         ["text-generation-launcher", "--model-id", "meta-llama/Llama-3.1-70B-Instruct",
          "--num-shard", "4", "--max-total-tokens", "8192", "--max-input-tokens", "8191",
-         "--served-model-name", "llama-70b", "--port", "8000", "--hostname", "0.0.0.0",
+         "--port", "8000", "--hostname", "0.0.0.0",
          "--dtype", "bfloat16"],
         id="tgi",
     ),
     pytest.param(
         EngineKind.SGLANG,
         ["python3", "-m", "sglang.launch_server", "--model-path",
-         "meta-llama/Llama-3.1-70B-Instruct", "--tp", "4", "--context-length", "8192",
+         "meta-llama/Llama-3.1-70B-Instruct", "--tp-size", "4", "--context-length", "8192",
          "--served-model-name", "llama-70b", "--port", "8000", "--host", "0.0.0.0",
          "--enable-metrics", "--dtype", "bfloat16"],
         id="sglang",
@@ -95,3 +96,28 @@ def test_every_engine_kind_has_a_profile() -> None:
     assert set(engines.ENGINES) == set(EngineKind)
     for engine in engines.ENGINES.values():
         assert ":" in engine.image, "default images are pinned to a tag"
+
+
+PROBES = [
+    pytest.param(EngineKind.VLLM, "/health", "/health", id="vllm"),
+    pytest.param(EngineKind.TGI, "/health", "/health", id="tgi"),
+    # SGLang's /health generates a token and may take up to SGLANG_HEALTH_CHECK_TIMEOUT (20 s)
+    pytest.param(EngineKind.SGLANG, "/health", "/get_model_info", id="sglang"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "health", "readiness"), PROBES)
+def test_probes_use_paths_and_timeouts_that_fit_the_engine(
+    kind: EngineKind, health: str, readiness: str
+) -> None:
+    lmd, plan = builders.planned({"engine": {"kind": kind.value}})
+    container = render_deployment(lmd, plan)["spec"]["template"]["spec"]["containers"][0]
+    probes = {name: container[name] for name in ("startupProbe", "readinessProbe", "livenessProbe")}
+    assert probes["readinessProbe"]["httpGet"]["path"] == readiness
+    assert probes["startupProbe"]["httpGet"]["path"] == health
+    assert probes["livenessProbe"]["httpGet"]["path"] == health
+    for probe in probes.values():
+        assert probe["timeoutSeconds"] <= probe["periodSeconds"]
+    if kind is EngineKind.SGLANG:
+        assert probes["livenessProbe"]["timeoutSeconds"] > 20
+        assert probes["startupProbe"]["timeoutSeconds"] > 20

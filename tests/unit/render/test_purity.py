@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-FORBIDDEN = ("kopf", "kubernetes", "prometheus_api_client", "requests", "aiohttp")
+FORBIDDEN = ("kopf", "kubernetes", "urllib3", "requests", "aiohttp")
 
 
 def test_api_and_render_import_no_io() -> None:

@@ -54,3 +54,26 @@ def test_least_loaded_pods_get_the_lowest_deletion_cost() -> None:
 def test_only_changed_costs_are_written() -> None:
     pods = [pod("a", age=60, ready_for=50, cost=3), pod("b", age=60, ready_for=50)]
     assert drain.changed_costs(pods, {"a": 3, "b": 1}) == {"b": 1}
+
+
+def test_capacity_marks_name_the_pods_whose_capacity_is_missing_or_stale() -> None:
+    from datetime import UTC, datetime
+
+    from lmscale.controller.pods import PodInfo
+    from lmscale.planner import plan
+    from lmscale.scaler import variants
+
+    capacity = plan.plan_replica("qwen2.5-14b", "nvidia-l40s")  # not read here
+    members = [variants.Member("fast", "m", None, capacity, 1.0, 8),
+               variants.Member("slow", "m-slow", "slow", capacity, 1 / 3, 8)]
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def pod(name: str, variant: str | None, note: str | None, *, terminating: bool = False
+            ) -> PodInfo:
+        return PodInfo("ns", name, at, True, at, terminating, None, False, None,
+                       variant=variant, capacity=note)
+
+    pods = [pod("a", None, None), pod("b", None, "30.00"), pod("c", "slow", "30.00"),
+            pod("d", "slow", "10.00"), pod("e", "slow", None, terminating=True),
+            pod("f", "other", None)]
+    assert variants.capacity_marks(pods, members, 30.0) == {"a": "30.00", "c": "10.00"}

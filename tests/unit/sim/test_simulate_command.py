@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,19 @@ def test_plot_writes_a_png(
     plot = tmp_path / "out.png"
     simulate(capsys, "--trace", str(mooncake), "--plot", str(plot), "--rate-scale", "2")
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_without_the_sim_extra_is_a_clear_error(
+    mooncake: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As in the operator image, which installs lmscale without the [sim] extra.
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    plot = tmp_path / "out.png"
+    assert main(["simulate", "--trace", str(mooncake), "--plot", str(plot)]) == 2
+    err = capsys.readouterr().err
+    assert "--plot needs matplotlib" in err and "pip install 'lmscale[sim]'" in err
+    assert not plot.exists()
 
 
 def test_malformed_trace_is_a_clear_error(

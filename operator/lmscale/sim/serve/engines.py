@@ -25,6 +25,16 @@ SGLANG_TTFT_BUCKETS = (
     0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 20.0, 40.0, 60.0, 80.0,
     100.0, 200.0, 400.0,
 )  # fmt: skip
+# Inter-token latency: vLLM's `vllm:inter_token_latency_seconds`, SGLang's
+# `sglang:inter_token_latency_seconds` (one observation per output token).
+VLLM_ITL_BUCKETS = (
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
+    10.0, 20.0, 40.0, 80.0,
+)  # fmt: skip
+SGLANG_ITL_BUCKETS = (
+    0.002, 0.004, 0.006, 0.008, 0.010, 0.015, 0.020, 0.025, 0.030, 0.035, 0.040, 0.060,
+    0.080, 0.100, 0.200, 0.400, 0.600, 0.800, 1.0, 2.0, 4.0, 6.0, 8.0,
+)  # fmt: skip
 TGI_DURATION_BUCKETS = tuple(0.0001 * 1.5**k for k in range(1, 36))
 # Prompt lengths (TGI's `tgi_request_input_length`); the operator reads only its sum.
 INPUT_LENGTH_BUCKETS = tuple(float(2**k) for k in range(4, 18))
@@ -50,6 +60,11 @@ class EngineExport:
     input_length: str | None = None
     completed_counter: bool = True  # a typed counter (`_total`); TGI's router names it bare
     ttft_buckets: tuple[float, ...] = ()
+    # Time per output token: vLLM and SGLang observe every inter-token gap, TGI each
+    # request's mean once (`tgi_request_mean_time_per_token_duration`).
+    tpot: str | None = None
+    tpot_buckets: tuple[float, ...] = ()
+    tpot_per_token: bool = True
     model_label: bool = True  # vLLM and SGLang label their series with the served model
 
 
@@ -66,6 +81,8 @@ ENGINES = MappingProxyType(
             completed="vllm:request_success",
             prompt_tokens_counter=VllmSource.prompt_tokens[0].removesuffix("_total"),
             ttft_buckets=VLLM_TTFT_BUCKETS,
+            tpot=VllmSource.tpot_histograms[0],
+            tpot_buckets=VLLM_ITL_BUCKETS,
         ),
         "tgi": EngineExport(
             kind="tgi",
@@ -78,6 +95,9 @@ ENGINES = MappingProxyType(
             completed="tgi_request_success",
             input_length=TgiSource.prompt_tokens[0].removesuffix("_sum"),
             completed_counter=False,
+            tpot=TgiSource.tpot_histograms[0],
+            tpot_buckets=TGI_DURATION_BUCKETS,
+            tpot_per_token=False,
             model_label=False,
         ),
         "sglang": EngineExport(
@@ -91,6 +111,8 @@ ENGINES = MappingProxyType(
             completed="sglang:num_requests",
             prompt_tokens_counter=SglangSource.prompt_tokens[0].removesuffix("_total"),
             ttft_buckets=SGLANG_TTFT_BUCKETS,
+            tpot=SglangSource.tpot_histograms[0],
+            tpot_buckets=SGLANG_ITL_BUCKETS,
         ),
     }
 )

@@ -93,6 +93,7 @@ def _engine_families(export: engines.EngineExport, pods: list[PodView]) -> Itera
         yield prompt
     histograms: list[tuple[str | None, str, str, list[str]]] = [
         (export.ttft, "Time to first token, seconds.", "ttft", []),
+        (export.tpot, "Time per output token (inter-token latency), seconds.", "tpot", []),
         (export.queue, "Time in the router's queue, seconds.", "queue", []),
         (export.prefill, "Prefill batch duration, seconds.", "prefill", ["prefill"]),
         (export.input_length, "Prompt tokens per request.", "input_length", []),

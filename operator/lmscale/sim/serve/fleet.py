@@ -18,6 +18,7 @@ How engines map to pods:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections import deque
@@ -42,6 +43,7 @@ class PodInfo:
     name: str
     ready: bool
     node: str = ""
+    variant: str | None = None  # a fallback GPU type's pod: its type
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +58,16 @@ class DeploymentInfo:
     gpus_per_replica: int
     perf: StepModel
     pods: tuple[PodInfo, ...] = ()
+    # Each fallback GPU type's (type, DCGM modelName, GPUs per replica, engine model).
+    variants: tuple[tuple[str, str, int, StepModel], ...] = ()
+
+    def for_pod(self, pod: PodInfo) -> DeploymentInfo:
+        """The template a pod plays: its own GPU type's plan, or the primary's."""
+        for key, gpu_model, gpus, perf in self.variants:
+            if key == pod.variant:
+                return dataclasses.replace(self, gpu_model=gpu_model, gpus_per_replica=gpus,
+                                           perf=perf)
+        return self
 
 
 @dataclass(frozen=True)
@@ -75,10 +87,11 @@ class Histogram:
         self._counts = [0] * (len(self.bounds) + 1)
         self._sum = 0.0
 
-    def observe(self, value: float) -> None:
+    def observe(self, value: float, count: int = 1) -> None:
+        """`count` observations of `value` (an engine that observes each token's gap)."""
         index = next((i for i, b in enumerate(self.bounds) if value <= b), len(self.bounds))
-        self._counts[index] += 1
-        self._sum += value
+        self._counts[index] += count
+        self._sum += value * count
 
     def view(self) -> HistogramView:
         running, buckets = 0, []
@@ -108,6 +121,7 @@ class PodView:
     completed: int
     prompt_tokens: int  # prefilled, since the pod started
     ttft: HistogramView
+    tpot: HistogramView
     queue: HistogramView
     prefill: HistogramView
     input_length: HistogramView
@@ -125,6 +139,8 @@ class _Pod:
         engine = ReplicaEngine(info.perf, ready_at=now)
         self.replica = Replica(serial, created_at=now, ready_at=now, engine=engine)
         self.ttft = Histogram(export.ttft_buckets or engines.VLLM_TTFT_BUCKETS)
+        self.tpot = Histogram(export.tpot_buckets or engines.VLLM_ITL_BUCKETS)
+        self._tpot_per_token = export.tpot_per_token
         self.queue = Histogram(engines.TGI_DURATION_BUCKETS)
         self.prefill = Histogram(engines.TGI_DURATION_BUCKETS)
         self.completed = 0
@@ -144,6 +160,10 @@ class _Pod:
             self.queue.observe(request.queue_seconds)
             self.prefill.observe(request.first_token_s - request.admitted_s)
             self.input_length.observe(request.request.prompt_tokens)
+            gaps = request.request.output_tokens - 1
+            if gaps > 0:
+                # The engine model keeps a request's mean gap, not each gap.
+                self.tpot.observe(request.tpot_seconds, gaps if self._tpot_per_token else 1)
 
     def observe(self, now: float) -> tuple[float, ...]:
         """Take the engine's snapshot; returns its new TTFT samples."""
@@ -303,7 +323,8 @@ class Fleet:
             if pod is None:
                 if info.ready:  # a pod that never was Ready has no server yet
                     self._serial += 1
-                    deployment.pods[name] = _Pod(self._serial, deployment.info, info, now)
+                    deployment.pods[name] = _Pod(self._serial, deployment.info.for_pod(info),
+                                                 info, now)
                 continue
             pod.ready, pod.node = info.ready, info.node or pod.node
 
@@ -360,6 +381,7 @@ def _view(deployment: _Deployment, pod: _Pod) -> PodView:
         completed=pod.completed,
         prompt_tokens=pod.prompt_tokens,
         ttft=pod.ttft.view(),
+        tpot=pod.tpot.view(),
         queue=pod.queue.view(),
         prefill=pod.prefill.view(),
         input_length=pod.input_length.view(),

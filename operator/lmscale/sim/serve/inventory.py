@@ -13,12 +13,15 @@ from typing import Any
 
 from lmscale.controller.desired import Desired, desired_state
 from lmscale.planner.performance import ReplicaPerformance, replica_performance
-from lmscale.render.meta import DEPLOYMENT_LABEL
+from lmscale.planner.plan import CapacityPlan
+from lmscale.render.meta import DEPLOYMENT_LABEL, VARIANT_LABEL
 from lmscale.sim.serve.engines import ENGINES
 from lmscale.sim.serve.fleet import DeploymentInfo, PodInfo
 
 Body = Mapping[str, Any]
-_Template = tuple[str, str, str, int, ReplicaPerformance]  # engine, model, GPU name, GPUs, perf
+# engine, model, GPU name, GPUs, perf, and (type, GPU name, GPUs, perf) per fallback type
+_Variant = tuple[str, str, int, ReplicaPerformance]
+_Template = tuple[str, str, str, int, ReplicaPerformance, tuple[_Variant, ...]]
 
 
 class Planner:
@@ -55,12 +58,13 @@ def deployments(lmds: Iterable[Body], pods: Iterable[Body], planner: Planner
         template = planner.template(lmd)
         if template is None:
             continue
-        engine, model, gpu_model, gpus, perf = template
+        engine, model, gpu_model, gpus, perf, variants = template
         key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
         out.append(DeploymentInfo(
             namespace=key[0], name=key[1], engine=engine, model=model, gpu_model=gpu_model,
             gpus_per_replica=gpus, perf=perf,
             pods=tuple(sorted(by_owner.get(key, []), key=lambda p: p.name)),
+            variants=variants,
         ))
     return out
 
@@ -77,7 +81,9 @@ def pod_info(pod: Body) -> tuple[tuple[str, str] | None, PodInfo | None]:
         for c in status.get("conditions") or []
     )
     node = str((pod.get("spec") or {}).get("nodeName") or "")
-    return (str(meta.get("namespace", "")), str(owner)), PodInfo(str(meta["name"]), ready, node)
+    variant = (meta.get("labels") or {}).get(VARIANT_LABEL)
+    return (str(meta.get("namespace", "")), str(owner)), PodInfo(str(meta["name"]), ready, node,
+                                                                 variant)
 
 
 def _plan(lmd: Body) -> _Template | None:
@@ -92,5 +98,12 @@ def _plan(lmd: Body) -> _Template | None:
     if engine not in ENGINES:
         return None
     plan = desired.plan
-    gpu_model = plan.gpu.product_label.replace("-", " ")  # DCGM's modelName spelling
-    return engine, spec.model.name, gpu_model, plan.gpus_per_replica, replica_performance(plan)
+    variants = tuple((f.type, _dcgm_name(p), p.gpus_per_replica, replica_performance(p))
+                     for f, p in zip(spec.accelerator.fallbacks, desired.fallback_plans,
+                                     strict=True))
+    return (engine, spec.model.name, _dcgm_name(plan), plan.gpus_per_replica,
+            replica_performance(plan), variants)
+
+
+def _dcgm_name(plan: CapacityPlan) -> str:
+    return plan.gpu.product_label.replace("-", " ")  # DCGM's modelName spelling

@@ -20,6 +20,8 @@ def pod(engine: str = "vllm", *, name: str = "chat-0", gpus: int = 1, **values: 
     ttft = Histogram(engines.export_for(engine).ttft_buckets or engines.VLLM_TTFT_BUCKETS)
     for sample in (0.03, 0.3, 3.0):
         ttft.observe(sample)
+    tpot = Histogram(engines.export_for(engine).tpot_buckets)
+    tpot.observe(0.02, 99)  # a request of 100 output tokens, 20 ms apart
     queue = Histogram(engines.TGI_DURATION_BUCKETS)
     queue.observe(0.02)
     lengths = Histogram(engines.INPUT_LENGTH_BUCKETS)
@@ -29,7 +31,8 @@ def pod(engine: str = "vllm", *, name: str = "chat-0", gpus: int = 1, **values: 
         namespace="team-a", pod=name, deployment="chat", engine=engine, model="llama",
         node="gpu-node-1", gpu_model="NVIDIA H100 80GB HBM3", gpus=gpus, ready=True,
         waiting=3, running=7, kv_cache_usage=0.25, gpu_utilization=0.987, completed=42,
-        prompt_tokens=3000, ttft=ttft.view(), queue=queue.view(), prefill=queue.view(),
+        prompt_tokens=3000, ttft=ttft.view(), tpot=tpot.view(), queue=queue.view(),
+        prefill=queue.view(),
         input_length=lengths.view(),
     )
     fields.update(values)
@@ -52,13 +55,16 @@ def value(found: list[Sample], name: str, **labels: str) -> float:
     ("engine", "waiting", "running", "kv", "histograms", "prompt_tokens"),
     [
         pytest.param("vllm", "vllm:num_requests_waiting", "vllm:num_requests_running",
-                     "vllm:kv_cache_usage_perc", ["vllm:time_to_first_token_seconds"],
+                     "vllm:kv_cache_usage_perc",
+                     ["vllm:time_to_first_token_seconds", "vllm:inter_token_latency_seconds"],
                      "vllm:prompt_tokens_total", id="vllm"),
         pytest.param("tgi", "tgi_queue_size", "tgi_batch_current_size", None,
                      ["tgi_request_queue_duration", "tgi_batch_inference_duration",
-                      "tgi_request_input_length"], "tgi_request_input_length_sum", id="tgi"),
+                      "tgi_request_input_length", "tgi_request_mean_time_per_token_duration"],
+                     "tgi_request_input_length_sum", id="tgi"),
         pytest.param("sglang", "sglang:num_queue_reqs", "sglang:num_running_reqs",
-                     "sglang:token_usage", ["sglang:time_to_first_token_seconds"],
+                     "sglang:token_usage",
+                     ["sglang:time_to_first_token_seconds", "sglang:inter_token_latency_seconds"],
                      "sglang:prompt_tokens_total", id="sglang"),
     ],
 )
@@ -110,6 +116,15 @@ def test_ttft_histogram_buckets_are_cumulative_with_vllm_bounds() -> None:
     assert counts == sorted(counts) and counts[-1] == 3
     assert value(found, "vllm:time_to_first_token_seconds_bucket", le="0.04", **BASE) == 1
     assert value(found, "vllm:time_to_first_token_seconds_sum", **BASE) == pytest.approx(3.33)
+
+
+def test_inter_token_histogram_counts_every_gap() -> None:
+    found = samples(pod("vllm"))
+
+    assert value(found, "vllm:inter_token_latency_seconds_count", **BASE) == 99
+    assert value(found, "vllm:inter_token_latency_seconds_bucket", le="0.025", **BASE) == 99
+    assert value(found, "vllm:inter_token_latency_seconds_bucket", le="0.01", **BASE) == 0
+    assert value(found, "vllm:inter_token_latency_seconds_sum", **BASE) == pytest.approx(1.98)
 
 
 def test_tgi_prefill_histogram_is_the_prefill_method() -> None:

@@ -219,6 +219,17 @@ def test_ttft_histogram_and_p95_follow_the_requests() -> None:
     assert pod.queue.count == pod.prefill.count == pod.completed  # TGI's, from completions
 
 
+def test_inter_token_histogram_counts_the_gaps_of_finished_requests() -> None:
+    f = fleet(rps=10.0)
+    f.sync([deployment(ready("a"))], now=0.0)
+    run(f, 0.0, 20.0)
+
+    pod = views(f)["a"]
+    # vLLM observes every gap between two output tokens: output - 1 per finished request.
+    assert pod.tpot.count == pod.completed * (TOKENS.output - 1) > 0
+    assert 0 < pod.tpot.sum / pod.tpot.count < 0.5
+
+
 def test_a_spec_change_keeps_running_pods_on_their_template() -> None:
     f = fleet()
     f.sync([deployment(ready("a"), engine="vllm")], now=0.0)
@@ -249,3 +260,18 @@ def test_time_never_moves_back() -> None:
 def test_percentile_is_nearest_rank(samples: list[float], q: float, expected: float | None
                                     ) -> None:
     assert percentile(samples, q) == expected
+
+
+def test_a_fallback_types_pod_runs_on_its_own_engine_model() -> None:
+    slow = FlatSteps(seconds=0.05)
+    info = DeploymentInfo(namespace="team-a", name="chat", engine="vllm", model="m",
+                          gpu_model="NVIDIA H100 80GB HBM3", gpus_per_replica=2,
+                          perf=FlatSteps(), variants=(("nvidia-a100-80gb",
+                                                       "NVIDIA A100 SXM4 80GB", 4, slow),),
+                          pods=(ready("chat-h"), PodInfo("chat-a", True, "node-2",
+                                                         "nvidia-a100-80gb")))
+    f = fleet()
+    f.sync([info], now=0.0)
+    shown = views(f)
+    assert shown["chat-a"].gpu_model == "NVIDIA A100 SXM4 80GB" and shown["chat-a"].gpus == 4
+    assert shown["chat-h"].gpu_model == "NVIDIA H100 80GB HBM3" and shown["chat-h"].gpus == 2

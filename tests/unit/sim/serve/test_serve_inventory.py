@@ -102,3 +102,21 @@ def test_plans_are_cached_per_generation() -> None:
     assert first is again
     assert changed is not None and first is not None
     assert changed[2] == "NVIDIA A100 SXM4 80GB"
+
+
+def test_a_fallback_types_pod_plays_its_own_plan() -> None:
+    """A pod of accelerator.fallbacks runs as fast as its own GPU type's plan, and its GPU
+    metrics carry that type's DCGM name."""
+    body = lmd()
+    body["spec"]["accelerator"]["fallbacks"] = [{"type": "nvidia-a100-80gb",
+                                                 "gpusPerReplica": 2}]
+    fallback = pod("chat-a100-x")
+    fallback["metadata"]["labels"]["lmscale.dev/variant"] = "nvidia-a100-80gb"
+    (info,) = inventory.deployments([body], [pod("chat-h100-y"), fallback], inventory.Planner())
+    by_name = {p.name: p for p in info.pods}
+    assert by_name["chat-a100-x"].variant == "nvidia-a100-80gb"
+    assert by_name["chat-h100-y"].variant is None
+    a100 = info.for_pod(by_name["chat-a100-x"])
+    assert a100.gpu_model == "NVIDIA A100 SXM4 80GB" and a100.gpus_per_replica == 2
+    assert a100.perf != info.perf
+    assert info.for_pod(by_name["chat-h100-y"]) is info

@@ -117,6 +117,10 @@ if isTrue(ready) then
   if isFalse(schedulable) then
     hs.message = hs.message .. "; unschedulable replicas: " .. messageOf(schedulable, "no node fits")
   end
+  -- Extra replicas did not come up within the Deployment's progress deadline.
+  if progressing ~= nil and progressing.reason == "ProgressDeadlineExceeded" then
+    hs.message = hs.message .. "; scale-up stalled: " .. messageOf(progressing, "progress deadline exceeded")
+  end
   if isFalse(metricsAvailable) then
     hs.message = hs.message .. "; metrics unavailable: " .. messageOf(metricsAvailable, "holding replicas")
   end
