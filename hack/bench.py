@@ -86,15 +86,20 @@ def bench_cluster_up() -> dict[str, float]:
 # --- 2. apply-to-children latency ------------------------------------------------------
 
 
-def watch_creations(layout: Layout, kind: str, namespace: str, names: set[str],
+def watch_creations(layout: Layout, kind: str, namespace: str | None, names: set[str],
                     seen: dict[str, float], stop: threading.Event) -> threading.Thread:
-    """Record when each named object of `kind` first appears (kubectl get --watch)."""
+    """Record when each named object of `kind` first appears (kubectl get --watch).
+
+    With `namespace` None the watch spans all namespaces and names read `namespace/name`.
+    """
     kubectl_bin = binaries.find("kubectl", hack=layout.hack)
+    scope, name_path = ((["-n", namespace], "{.metadata.name}") if namespace is not None
+                        else (["-A"], "{.metadata.namespace}/{.metadata.name}"))
 
     def run() -> None:
         process = subprocess.Popen(
-            [str(kubectl_bin), "--kubeconfig", str(layout.kubeconfig), "get", kind, "-n",
-             namespace, "--watch", "-o", "jsonpath={.metadata.name}{'\\n'}"],
+            [str(kubectl_bin), "--kubeconfig", str(layout.kubeconfig), "get", kind, *scope,
+             "--watch", "-o", f"jsonpath={name_path}{{'\\n'}}"],
             stdout=subprocess.PIPE, text=True)
         assert process.stdout is not None
         for line in process.stdout:

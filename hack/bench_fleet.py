@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from bench import lmd_body, percentile, watch_creations  # hack/, the script's own directory
 
-from lmscale.devcluster import binaries, cluster
+from lmscale.devcluster import cluster
 from lmscale.devcluster.cluster import kubectl
 from lmscale.devcluster.layout import Layout
 
@@ -44,21 +45,10 @@ VERSIONS = ("jsonpath={range .items[*]}{.kind}/{.metadata.name}="
             "{.metadata.resourceVersion}{'\\n'}{end}")
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def lmd(name: str, namespace: str, *, ttft_ms: int = 1000) -> dict[str, Any]:
-    return {
-        "apiVersion": "lmscale.dev/v1alpha1", "kind": "LanguageModelDeployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"model": {"name": "meta-llama/Llama-3.2-1B", "architecture": "llama-3.2-1b",
-                           "maxContextLength": 4096},
-                 "accelerator": {"type": "nvidia-l4"},
-                 "slo": {"ttftP95Ms": ttft_ms, "tpotP95Ms": 100},
-                 "scaling": {"minReplicas": 1, "maxReplicas": 4}},
-    }
+    body = lmd_body(name, namespace)
+    body["spec"]["slo"] = {"ttftP95Ms": ttft_ms, "tpotP95Ms": 100}
+    return body
 
 
 def plain(name: str, namespace: str) -> dict[str, Any]:
@@ -167,30 +157,6 @@ def lmscale_events(layout: Layout, namespaces: list[str]) -> int:
     return count
 
 
-def watch_all(layout: Layout, kind: str, names: set[str], seen: dict[str, float],
-              stop: threading.Event) -> threading.Thread:
-    """When each `namespace/name` of `kind` first appears, across all namespaces."""
-    kubectl_bin = binaries.find("kubectl", hack=layout.hack)
-
-    def run() -> None:
-        process = subprocess.Popen(
-            [str(kubectl_bin), "--kubeconfig", str(layout.kubeconfig), "get", kind, "-A",
-             "--watch", "-o", "jsonpath={.metadata.namespace}/{.metadata.name}{'\\n'}"],
-            stdout=subprocess.PIPE, text=True)
-        assert process.stdout is not None
-        for line in process.stdout:
-            name = line.strip()
-            if name in names and name not in seen:
-                seen[name] = time.perf_counter()
-            if stop.is_set() or len(seen) >= len(names):
-                break
-        process.terminate()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
-
-
 def apply_and_time(layout: Layout, docs: list[dict[str, Any]], kinds: list[str],
                    timeout: float) -> list[float]:
     """`kubectl apply --server-side` of `docs` at once; per object, seconds from the
@@ -198,7 +164,7 @@ def apply_and_time(layout: Layout, docs: list[dict[str, Any]], kinds: list[str],
     names = {f"{d['metadata']['namespace']}/{d['metadata']['name']}" for d in docs}
     seen: dict[str, dict[str, float]] = {kind: {} for kind in kinds}
     stop = threading.Event()
-    threads = [watch_all(layout, kind, names, seen[kind], stop) for kind in kinds]
+    threads = [watch_creations(layout, kind, None, names, seen[kind], stop) for kind in kinds]
     time.sleep(2)
     started = time.perf_counter()
     kubectl(layout, "apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(docs))

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from lmscale.policy import Observation, ScalingPolicySpec
+from lmscale.policy import Observation, ScalingDirection, ScalingPolicySpec, default_scale_down
+
+# Scale-down with the default rules and no stabilization window: decisions show at once.
+NO_WINDOW = ScalingDirection(0, default_scale_down().rules)
 
 
 def make_spec(**overrides: Any) -> ScalingPolicySpec:

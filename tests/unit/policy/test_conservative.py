@@ -10,15 +10,11 @@ from lmscale.policy import (
     DecisionReason,
     MissingMetricsMode,
     Observation,
-    ScalingDirection,
     ScalingHistory,
     decide,
-    default_scale_down,
 )
 
-from .builders import make_observation, make_spec
-
-NO_WINDOW = ScalingDirection(0, default_scale_down().rules)
+from .builders import NO_WINDOW, make_observation, make_spec
 
 
 @pytest.mark.parametrize(

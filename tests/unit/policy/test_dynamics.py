@@ -10,16 +10,12 @@ from lmscale.policy import (
     DecisionReason,
     Observation,
     ScaleEvent,
-    ScalingDirection,
     ScalingHistory,
     ScalingPolicySpec,
     decide,
-    default_scale_down,
 )
 
-from .builders import make_observation, make_spec
-
-NO_WINDOW = ScalingDirection(0, default_scale_down().rules)
+from .builders import NO_WINDOW, make_observation, make_spec
 
 
 def fleet(
