@@ -203,7 +203,7 @@ def bench_cycle(layout: Layout, sizes: list[int]) -> list[dict[str, float]]:
             warm = desired_state({**next(iter(bodies.values())),
                                   "metadata": {"name": "w", "namespace": namespace, "uid": "w"}})
             if isinstance(warm, Desired):
-                policy_spec(warm.lmd, warm.plan)
+                policy_spec(warm.lmd, warm.plan, activator=False)
             first = scaler.run_cycle(lmds=bodies, deployments=deployments, pods=pods)
             steady = scaler.run_cycle(lmds=bodies, deployments=deployments, pods=pods)
             results.append({"resources": size, "queries": first.queries,

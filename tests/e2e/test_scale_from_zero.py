@@ -111,6 +111,20 @@ def replicas(cluster: ClusterHandle, namespace: str) -> int:
                or 0)
 
 
+def idle_to_zero(cluster: ClusterHandle, namespace: str, activator_ips: list[str],
+                 diagnose: Callable[[], str]) -> None:
+    """Wait for the model to idle to zero, with no pod left and the slice on the activator."""
+    wait_for("idle to zero", lambda: replicas(cluster, namespace) == 0, timeout=240,
+             diagnose=diagnose)
+    wait_for("the slice on the activator", lambda: slice_target(cluster, namespace) == (
+        "activator", activator_ips), timeout=60, diagnose=diagnose)
+    # a draining pod still answers: what follows is for a model with no pod at all
+    wait_for("the last pod gone", lambda: not get_json(
+        cluster, "pods", "-n", namespace, "-l", "lmscale.dev/deployment=chat")["items"],
+        timeout=120, diagnose=diagnose)
+    time.sleep(3)  # the activator's next probes find no backend
+
+
 @pytest.fixture
 def release(cluster: ClusterHandle, helm: Callable[..., Any], namespace: str,
             real_node: Layout, loaded_images: dict[str, str]) -> Iterator[str]:
@@ -145,15 +159,7 @@ def test_a_model_at_zero_is_woken_by_its_first_request_and_idles_back(
              timeout=30, diagnose=diagnose)
 
     # 1. Idle past the window: zero, and the Service's endpoints are the activator's.
-    wait_for("idle to zero", lambda: replicas(cluster, namespace) == 0, timeout=240,
-             diagnose=diagnose)
-    wait_for("the slice on the activator", lambda: slice_target(cluster, namespace) == (
-        "activator", activator_ips), timeout=60, diagnose=diagnose)
-    # a draining pod still answers: the burst is for a model with no pod at all
-    wait_for("the last pod gone", lambda: not get_json(
-        cluster, "pods", "-n", namespace, "-l", "lmscale.dev/deployment=chat")["items"],
-        timeout=120, diagnose=diagnose)
-    time.sleep(3)  # the activator's next probes find no backend
+    idle_to_zero(cluster, namespace, activator_ips, diagnose)
 
     # 2. At zero, a burst through the Service: the queue's worth is held, the model wakes,
     # they are answered; the rest get 503 with Retry-After at once.
@@ -195,8 +201,8 @@ def test_a_model_at_zero_is_woken_by_its_first_request_and_idles_back(
     assert not refused, refused[:5]
 
 
-def arrivals(ip: str, model: str) -> float:
-    """The activator's arrival counter for `model` (namespace/name), from its /metrics."""
+def activator_series(ip: str, series: str, model: str) -> float:
+    """One of the activator's series for `model` (namespace/name), from its /metrics."""
     page = http.client.HTTPConnection(ip, 9090, timeout=5)
     try:
         page.request("GET", "/metrics")
@@ -204,8 +210,12 @@ def arrivals(ip: str, model: str) -> float:
     finally:
         page.close()
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("lmscale_gateway_arrivals_total{")
-               and f'model="{model}"' in line)
+               if line.startswith(series + "{") and f'model="{model}"' in line)
+
+
+def arrivals(ip: str, model: str) -> float:
+    """The activator's arrival counter for `model` (namespace/name)."""
+    return activator_series(ip, "lmscale_gateway_arrivals_total", model)
 
 
 def test_with_activator_always_requests_pass_the_activator_while_the_pod_is_ready(
@@ -241,3 +251,51 @@ def test_with_activator_always_requests_pass_the_activator_while_the_pod_is_read
     after = sum(arrivals(ip, f"{namespace}/chat") for ip in activator_ips)
     assert after > before
     assert slice_target(cluster, namespace) == ("activator", activator_ips)
+
+
+def test_requests_held_while_the_operator_is_down_are_answered_once_it_is_back(
+        cluster: ClusterHandle, lmscale_crds: None, namespace: str, release: str,
+        loaded_images: dict[str, str]) -> None:
+    """An operator restart (here: an outage, the longest form of one) while the activator
+    holds requests for a model at zero: the activator keeps them and keeps asking for the
+    wake; the operator that comes back reads the request from the cluster, wakes the
+    model, and every held request is answered; none times out."""
+    model = f"{namespace}/chat"
+    operator_pods = f"app.kubernetes.io/component=operator,app.kubernetes.io/instance={release}"
+
+    def diagnose() -> str:
+        return (cluster.kubectl("get", "pods,lmd,deploy,endpointslices", "-n", namespace,
+                                "-o", "wide", check=False).stdout
+                + cluster.kubectl("logs", "-n", namespace, "-l", operator_pods,
+                                  "--tail=80", check=False).stdout)
+
+    activator_ips = wait_for("the activator Ready", lambda: ready_ips(
+        cluster, namespace, "app.kubernetes.io/component=activator"), timeout=180,
+        diagnose=diagnose)
+    cluster.kubectl("apply", "-n", namespace, "-f", "-",
+                    stdin=json.dumps(zero_lmd(loaded_images["standin"])))
+    wait_for("the model's Service", lambda: cluster.kubectl(
+        "get", "service", "chat", "-n", namespace, check=False).returncode == 0, timeout=60,
+        diagnose=diagnose)
+    host, port = service_address(cluster, namespace, "chat")
+    idle_to_zero(cluster, namespace, activator_ips, diagnose)
+
+    cluster.kubectl("scale", "deployment", release, "-n", namespace, "--replicas=0")
+    wait_for("the operator gone", lambda: not get_json(
+        cluster, "pods", "-n", namespace, "-l", operator_pods)["items"], timeout=120,
+        diagnose=diagnose)
+    with ThreadPoolExecutor(QUEUE) as pool:
+        answers = [pool.submit(completion, host, port) for _ in range(QUEUE)]
+        wait_for("the requests held", lambda: sum(activator_series(
+            ip, "lmscale_gateway_requests_waiting", model) for ip in activator_ips) == QUEUE,
+            timeout=30, diagnose=diagnose)
+        time.sleep(10)  # the activator repeats its wake request to nobody meanwhile
+        assert replicas(cluster, namespace) == 0
+        back = time.monotonic()
+        cluster.kubectl("scale", "deployment", release, "-n", namespace, "--replicas=1")
+        statuses = [future.result()[0] for future in answers]
+    print(f"held requests answered {time.monotonic() - back:.1f} s after the operator was "
+          f"asked back (its start + one cycle + cold start {COLD_START_SECONDS} s)")
+    assert statuses == [200] * QUEUE, diagnose()
+    for series in ("lmscale_gateway_timed_out_total", "lmscale_gateway_rejected_total"):
+        assert sum(activator_series(ip, series, model) for ip in activator_ips) == 0, series

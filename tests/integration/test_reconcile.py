@@ -213,6 +213,24 @@ def test_invalid_spec_is_reported_and_running_children_are_left_alone(
     assert "Traceback" not in operator.log_tail(200)
 
 
+def test_scale_to_zero_without_an_activator_is_warned_of_and_not_applied(
+    cluster: ClusterHandle, operator: OperatorProcess, namespace: str
+) -> None:
+    # This operator runs without LMSCALE_ACTIVATOR_SERVICE, as the chart with
+    # activator.enabled=false: nothing would hold a request for a model at zero.
+    apply(cluster, namespace, lmd(scaling={"minReplicas": 1, "maxReplicas": 2,
+                                           "scaleToZero": {"enabled": True}}))
+    warning = wait_for(lambda: [e for e in events(cluster, namespace, reason="NoActivator")
+                                if e["type"] == "Warning"], timeout=30,
+                       message="NoActivator event")
+    assert "spec.scaling.scaleToZero.enabled" in warning[0]["message"]
+    assert "activator.enabled=true" in warning[0]["message"]
+    deployment = get(cluster, namespace, "deployment", "chat")
+    assert deployment is not None and deployment["spec"]["replicas"] == 1
+    # The Service keeps its selector: no activator to point a slice at.
+    assert get(cluster, namespace, "service", "chat")["spec"].get("selector")
+
+
 def test_gpu_type_without_nodes_is_unschedulable(
     cluster: ClusterHandle, operator: OperatorProcess, namespace: str
 ) -> None:

@@ -13,13 +13,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from lmscale import render, settings
-from lmscale.api import semantic
+from lmscale.api import ActivatorMode, RoutingMode, semantic
 from lmscale.api.plan_status import CapacityPlanStatus
 from lmscale.api.resource import FieldError, LanguageModelDeployment, parse_spec
 from lmscale.api.status import ConditionReason
 from lmscale.planner import auto
 from lmscale.planner.plan import CapacityPlan
-from lmscale.render import inference_pool
+from lmscale.render import activation, inference_pool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,3 +158,31 @@ def ignored_replicas(old_spec: Mapping[str, Any] | None, new_spec: Mapping[str, 
             f"{scaling.min_replicas}-{scaling.max_replicas} replicas "
             f"(spec.scaling.minReplicas/maxReplicas); set spec.scaling.enabled: false to "
             f"set replicas by hand or with kubectl scale")
+
+
+def activator_warning(lmd: LanguageModelDeployment, *, activator: bool) -> str | None:
+    """What the spec asks of an activator that this operator cannot give, or None.
+
+    Valid specs both: the chart decides whether an activator exists, and running
+    workloads stay as they are. Scale to zero is then not applied (`policy_spec`): a model
+    at zero with nothing to hold its first request would refuse requests for good.
+    """
+    scaling, routing = lmd.spec.scaling, lmd.spec.routing
+    install = ("install the chart with activator.enabled=true (it sets "
+               "LMSCALE_ACTIVATOR_SERVICE)")
+    if (scaling.enabled and scaling.scale_to_zero.enabled
+            and not activation.fronted(lmd, activator=activator)):
+        kept = f"the model is kept at spec.scaling.minReplicas ({scaling.min_replicas})"
+        if routing.mode is RoutingMode.INFERENCE_POOL:
+            return (f"spec.scaling.scaleToZero.enabled is true, but with spec.routing.mode "
+                    f"inferencePool the endpoint picker routes to the pods and nothing holds "
+                    f"a request while there are none: {kept}; use routing.mode ingress or "
+                    f"gateway to scale to zero, or set scaleToZero.enabled: false")
+        return (f"spec.scaling.scaleToZero.enabled is true, but this operator has no "
+                f"activator to hold requests while no replica is Ready: {kept}; {install}, "
+                f"or set scaleToZero.enabled: false")
+    if routing.activator is ActivatorMode.ALWAYS and not activator:
+        return (f"spec.routing.activator is always, but this operator has no activator: "
+                f"requests go straight to the pods and the scaler has no arrival counter; "
+                f"{install}, or remove spec.routing.activator")
+    return None

@@ -7,7 +7,13 @@ from typing import Any
 
 import kopf
 
-from lmscale.controller.desired import Invalid, desired_state, ignored_replicas
+from lmscale import settings
+from lmscale.controller.desired import (
+    Invalid,
+    activator_warning,
+    desired_state,
+    ignored_replicas,
+)
 from lmscale.handlers import endpoints
 from lmscale.handlers.names import LMD
 from lmscale.k8s import reconcile
@@ -49,6 +55,10 @@ def lmd_reconcile(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, reason:
     if ignored is not None:
         kopf.event(body, type="Warning", reason="ReplicasIgnored", message=ignored)
         logger.warning("%s", ignored)
+    unserved = activator_warning(outcome.lmd, activator=settings.activator_service() is not None)
+    if unserved is not None:
+        kopf.event(body, type="Warning", reason="NoActivator", message=unserved)
+        logger.warning("%s", unserved)
     plan = outcome.plan
     for change in changes:
         kopf.event(body, type="Normal", reason=change.verb.capitalize(),

@@ -324,7 +324,8 @@ class Scaler:
                 front: activator.FrontDoor | None = None, wake: float | None = None
                 ) -> tuple[Decision, int]:
         """The decision, and after how many missing cycles the policy falls back."""
-        spec = policy_spec(desired.lmd, desired.plan)
+        spec = policy_spec(desired.lmd, desired.plan,
+                           activator=activator_service() is not None)
         live = self.memory.live.get(key)
         stored = status.get("scaling")
         if live is not None:
@@ -353,7 +354,7 @@ class Scaler:
                                                                   variant_records),
                                  pods=pods, now=now)
                 for m in members]
-        spec = policy_spec(lmd, plan)
+        spec = policy_spec(lmd, plan, activator=activator_service() is not None)
         self._mark_capacity(key[0], variants.capacity_marks(pods, members,
                                                             spec.target_per_replica))
         history = self._history(key, status)

@@ -34,6 +34,7 @@ from lmscale.policy import (
     ScalingRule,
     SelectPolicy,
 )
+from lmscale.render import activation
 from lmscale.sim import calibrate
 
 
@@ -181,8 +182,15 @@ def target_per_replica(lmd: LanguageModelDeployment, cal: calibrate.Calibration 
     return cal.target
 
 
-def policy_spec(lmd: LanguageModelDeployment, plan: CapacityPlan) -> ScalingPolicySpec:
-    """The resource's scaling settings, with the calibrated target unless the user set one."""
+def policy_spec(lmd: LanguageModelDeployment, plan: CapacityPlan, *,
+                activator: bool) -> ScalingPolicySpec:
+    """The resource's scaling settings, with the calibrated target unless the user set one.
+
+    `activator`: whether the chart installs one. Scale to zero needs it in front of the
+    model's Service (`activation.fronted`): without it nothing holds the first request or
+    wakes the model, so a model at zero would refuse requests for good; it stays at
+    minReplicas instead (the reconciler says why, `desired.activator_warning`).
+    """
     scaling = lmd.spec.scaling
     missing = scaling.on_missing_metrics
     cal = used_calibration(lmd, plan)
@@ -198,7 +206,8 @@ def policy_spec(lmd: LanguageModelDeployment, plan: CapacityPlan) -> ScalingPoli
         scale_down=_direction(scaling.behavior.scale_down),
         on_missing_metrics=MissingMetricsMode(missing.action.value),
         fallback_replicas=missing.fallback_replicas,
-        scale_to_zero=scaling.scale_to_zero.enabled,
+        scale_to_zero=(scaling.scale_to_zero.enabled
+                       and activation.fronted(lmd, activator=activator)),
         idle_seconds=float(scaling.scale_to_zero.idle_seconds),
         startup_seconds=max(1.0, float(plan.storage.cold_start_seconds)),
         # The measured in-flight-to-rate curve and prefill floor; a user's own target means

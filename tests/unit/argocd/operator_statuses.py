@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
+from unittest import mock
 
 from lmscale.controller.desired import desired_state
 from lmscale.controller.pods import summarize
@@ -146,6 +148,7 @@ class Scenario:
     queries: Mapping[Metric, QueryStatus] | None = None
     written: bool = True  # False: the operator has not written status yet
     after: Callable[[dict[str, Any]], None] | None = None
+    activator: bool = False  # the chart's activator installed (scale to zero needs one)
 
 
 def operator_object(scenario: Scenario) -> dict[str, Any]:
@@ -159,10 +162,12 @@ def operator_object(scenario: Scenario) -> dict[str, Any]:
                         settings=OperatorSettings(), post_event=lambda *_: None,
                         metrics=OperatorMetrics(registry=_registry()))
         key = (NAMESPACE, NAME)
-        scaler.run_cycle(
-            lmds={key: copy.deepcopy(body)},
-            deployments={key: scenario.deployment} if scenario.deployment else {},
-            pods={key: [summarize(p) for p in scenario.pods]}, now=NOW)
+        env = {"LMSCALE_ACTIVATOR_SERVICE": "lmscale-system/lmscale-activator"}
+        with mock.patch.dict(os.environ, env if scenario.activator else {}):
+            scaler.run_cycle(
+                lmds={key: copy.deepcopy(body)},
+                deployments={key: scenario.deployment} if scenario.deployment else {},
+                pods={key: [summarize(p) for p in scenario.pods]}, now=NOW)
     if scenario.after is not None:
         scenario.after(body)
     return body
@@ -207,7 +212,8 @@ SCENARIOS: dict[str, Scenario] = {
         lmd_body(scaling={"minReplicas": 1, "maxReplicas": 8, "targetInFlightPerReplica": 8,
                           "scaleToZero": {"enabled": True}}),
         deployment_body(0), (), dataclasses.replace(STEADY, running=0.0,
-                                                     reporting_replicas=0.0)),
+                                                     reporting_replicas=0.0),
+        activator=True),
     "healthy-metrics-unavailable": Scenario(
         lmd_body(), deployment_body(2), _pods(2),
         DeploymentMetrics(missing=FAILED), PROMETHEUS_DOWN),

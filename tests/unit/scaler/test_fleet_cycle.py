@@ -239,7 +239,7 @@ def test_each_pod_is_annotated_with_its_types_capacity_once() -> None:
     """A router weighs the pods by `lmscale.dev/capacity`: the type's calibrated target."""
     outcome = desired_state(_lmd())
     assert isinstance(outcome, Resolved)
-    target = policy_spec.policy_spec(outcome.lmd, outcome.plan).target_per_replica
+    target = policy_spec.policy_spec(outcome.lmd, outcome.plan, activator=False).target_per_replica
     h100, a100 = f"{target:.2f}", f"{target * _weight():.2f}"
     done = _pod(1, annotations={CAPACITY_ANNOTATION: h100})
     stale = _pod(1, variant=A100, annotations={CAPACITY_ANNOTATION: "99.00"})

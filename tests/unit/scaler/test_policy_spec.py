@@ -30,7 +30,7 @@ def test_behavior_and_missing_metrics_map_through() -> None:
             {"type": "Pods", "value": 1, "periodSeconds": 60}]}},
         "onMissingMetrics": {"action": "fallback", "fallbackReplicas": 3}}))
     assert isinstance(desired, Desired)
-    spec = policy_spec(desired.lmd, desired.plan)
+    spec = policy_spec(desired.lmd, desired.plan, activator=False)
     assert (spec.min_replicas, spec.max_replicas, spec.tolerance) == (2, 9, 0.2)
     assert spec.scale_down.stabilization_window_seconds == 120
     assert [(r.type, r.value, r.period_seconds) for r in spec.scale_down.rules] == [
@@ -46,19 +46,19 @@ def test_target_comes_from_the_plan_unless_the_user_sets_one() -> None:
     fixed = desired_state(body({"minReplicas": 1, "maxReplicas": 4,
                                 "targetInFlightPerReplica": 6}))
     assert isinstance(planned, Desired) and isinstance(fixed, Desired)
-    assert policy_spec(fixed.lmd, fixed.plan).target_per_replica == 6
+    assert policy_spec(fixed.lmd, fixed.plan, activator=False).target_per_replica == 6
     # The prefill floor comes with the calibration; a user's own target turns it off.
-    assert policy_spec(fixed.lmd, fixed.plan).prompt_tokens_per_replica is None
-    floor = policy_spec(planned.lmd, planned.plan).prompt_tokens_per_replica
+    assert policy_spec(fixed.lmd, fixed.plan, activator=False).prompt_tokens_per_replica is None
+    floor = policy_spec(planned.lmd, planned.plan, activator=False).prompt_tokens_per_replica
     assert floor is not None and floor > 0
-    derived = policy_spec(planned.lmd, planned.plan).target_per_replica
+    derived = policy_spec(planned.lmd, planned.plan, activator=False).target_per_replica
     assert 1 <= derived <= planned.plan.max_num_seqs
     # A tighter TTFT objective can only lower what one replica may carry.
     tight = body({"minReplicas": 1, "maxReplicas": 4})
     tight["spec"]["slo"]["tpotP95Ms"] = 20
     tighter = desired_state(tight)
     assert isinstance(tighter, Desired)
-    assert policy_spec(tighter.lmd, tighter.plan).target_per_replica <= derived
+    assert policy_spec(tighter.lmd, tighter.plan, activator=False).target_per_replica <= derived
 
 
 def test_readiness_never_waits_for_the_calibration_it_starts(
@@ -86,7 +86,7 @@ def test_readiness_never_waits_for_the_calibration_it_starts(
     release.set()
     assert calibration(desired.lmd, desired.plan) is found
     assert calibration_ready(desired.lmd, desired.plan)
-    assert policy_spec(desired.lmd, desired.plan).target_per_replica == 5.0
+    assert policy_spec(desired.lmd, desired.plan, activator=False).target_per_replica == 5.0
     assert len(calls) == 1
 
 
@@ -105,5 +105,20 @@ def test_the_calibration_uses_the_resources_own_tolerance(
     wide["spec"]["slo"]["ttftP95Ms"] = 778  # a key no other test calibrates
     desired = desired_state(wide)
     assert isinstance(desired, Desired)
-    assert policy_spec(desired.lmd, desired.plan).target_per_replica == 7.0
+    assert policy_spec(desired.lmd, desired.plan, activator=False).target_per_replica == 7.0
     assert asked == [0.25]
+
+
+@pytest.mark.parametrize(("activator", "routing", "zero"), [
+    pytest.param(True, {}, True, id="behind-the-activator"),
+    pytest.param(False, {}, False, id="no-activator-installed"),
+    pytest.param(True, {"mode": "inferencePool", "parentRefs": [{"name": "gw"}]}, False,
+                 id="inference-pool-routes-around-the-activator"),
+])
+def test_scale_to_zero_only_where_an_activator_holds_the_first_request(
+        activator: bool, routing: dict[str, Any], zero: bool) -> None:
+    resource = body({"minReplicas": 1, "maxReplicas": 4, "scaleToZero": {"enabled": True}})
+    resource["spec"]["routing"] = routing
+    desired = desired_state(resource)
+    assert isinstance(desired, Desired)
+    assert policy_spec(desired.lmd, desired.plan, activator=activator).scale_to_zero is zero
