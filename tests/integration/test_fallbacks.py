@@ -18,7 +18,7 @@ import yaml
 
 from tests.conftest import ClusterHandle, OperatorProcess
 from tests.integration.test_autoscaling import LiveSimulator
-from tests.support import apply, condition, events, get, wait_for
+from tests.support import apply, condition, events, get, items, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -77,6 +77,20 @@ def _counts(cluster: ClusterHandle, namespace: str) -> dict[str, tuple[int, int]
     return out
 
 
+def _capacities(cluster: ClusterHandle, namespace: str) -> dict[str, float]:
+    """`lmscale.dev/capacity` by GPU type, once every placed pod of that type has the same."""
+    pods = items(cluster, namespace, "pods", "lmscale.dev/deployment=chat")
+    seen: dict[str, set[str | None]] = {}
+    for pod in pods:
+        if pod["metadata"].get("deletionTimestamp") or not pod["spec"].get("nodeName"):
+            continue
+        gpu = (pod["metadata"].get("labels") or {}).get("lmscale.dev/variant") or L4
+        seen.setdefault(gpu, set()).add(
+            (pod["metadata"].get("annotations") or {}).get("lmscale.dev/capacity"))
+    return {gpu: float(next(iter(v))) for gpu, v in seen.items()
+            if len(v) == 1 and None not in v}
+
+
 def _fleet(cluster: ClusterHandle, namespace: str) -> dict[str, Any]:
     return ((get(cluster, namespace, "lmd", "chat") or {}).get("status") or {}).get("fleet") or {}
 
@@ -115,6 +129,12 @@ def test_preferred_pool_out_brings_up_fallback_replicas_and_moves_back(
     assert fleet["costPerHour"] > 0 and A100 in fleet["types"]
     weight = fleet["variants"][1]["unitsPerReplica"]
     assert weight > 0
+    # Each placed pod carries what it carries at the SLO, for the routers to weigh: an A100
+    # pod its type's share of an L4 pod's.
+    marks = wait_for(lambda: (found := _capacities(cluster, namespace))
+                     and {L4, A100} <= found.keys() and found, timeout=30,
+                     message=f"lmscale.dev/capacity on the pods: {_capacities(cluster, namespace)}")
+    assert marks[A100] == pytest.approx(weight * marks[L4], abs=0.01), marks
     scaled = [e for e in events(cluster, namespace, reason="Scaled")
               if e["message"].startswith(f"scaled {FALLBACK} 0 -> ")]
     assert scaled, "an Event says the A100 Deployment was scaled up"
