@@ -139,7 +139,7 @@ def pod_backends(service: Mapping[str, Any], slices: Sequence[Mapping[str, Any]]
                     or not addresses):
                 continue
             ref = endpoint.get("targetRef") or {}
-            pod_key = ((ref.get("namespace") or namespace, ref["name"])
+            pod_key = ((str(ref.get("namespace") or namespace), str(ref["name"]))
                        if ref.get("kind", "Pod") == "Pod" and ref.get("name") else None)
             mark = pods.get(pod_key) if pod_key else None
             if mark is not None and mark.model is not None and mark.model != model:
@@ -198,8 +198,8 @@ def table_of(services: Iterable[Mapping[str, Any]],
     marks = pod_marks(pods)
     for service in services:
         meta = service.get("metadata") or {}
-        route = route_of(service, grouped.get((meta.get("namespace"), meta.get("name")), []),
-                         marks)
+        key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        route = route_of(service, grouped.get(key, []), marks)
         if route is not None and route.name not in found:
             found[route.name] = route
     claims: dict[str, int] = {}

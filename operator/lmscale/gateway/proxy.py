@@ -1,6 +1,7 @@
 """The activator's HTTP servers (aiohttp): hold, forward and stream; /metrics on its own port.
 
-Each model has backends (base URLs: pods, or the model's pod Service) probed for readiness.
+Each model has backends (base URLs: its pods, from the cluster's EndpointSlices or --model
+flags, or while none is known the model's pod Service) probed for readiness.
 A request for a model with a ready backend goes to the one with fewest requests in flight, or,
 when the route gives each backend a capacity, the fewest relative to its capacity; one
 for a model with none waits in the model's hold queue until a probe passes, the hold timeout

@@ -7,6 +7,7 @@ including our own custom resource, and the operator does not pay for models it n
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import ssl
@@ -151,7 +152,7 @@ class Kube:
 
     def list_metadata(self, resource: resources.Resource, *, namespace: str | None = None,
                       label_selector: str | None = None, page: int = 500
-                      ) -> list[dict[str, Any]]:
+                      ) -> builtins.list[dict[str, Any]]:
         """The matching objects' metadata only (PartialObjectMetadataList: no spec or
         status on the wire), a page at a time; each item is `{"metadata": {...}}`."""
         return [item for items in self._metadata_pages(
@@ -159,7 +160,8 @@ class Kube:
             for item in items]
 
     def _metadata_pages(self, resource: resources.Resource, *, namespace: str | None,
-                        label_selector: str | None, page: int) -> Iterator[list[Any]]:
+                        label_selector: str | None, page: int
+                        ) -> Iterator[builtins.list[Any]]:
         token = ""
         while True:
             query = [("limit", str(page))]
