@@ -371,14 +371,17 @@ def test_behind_the_activator_both_accounts_have_what_they_need_and_no_more(
     for verb in ("create", "patch"):
         assert _can(cluster, namespace, release, verb, "endpointslices.discovery.k8s.io",
                     in_namespace=namespace)
-    assert _can(cluster, namespace, activator, "list", "services", in_namespace="default")
+    for res in ("services", "endpointslices.discovery.k8s.io", "pods"):
+        assert _can(cluster, namespace, activator, "list", res, in_namespace="default"), res
     assert _can(cluster, namespace, activator, "patch", "languagemodeldeployments.lmscale.dev",
                 in_namespace=namespace)
     for verb, res in [("get", "secrets"), ("watch", "services"), ("patch", "services"),
                       ("update", "languagemodeldeployments.lmscale.dev"),
                       ("get", "languagemodeldeployments.lmscale.dev"),
                       ("patch", "languagemodeldeployments.lmscale.dev:status"),
-                      ("create", "endpointslices.discovery.k8s.io"), ("list", "pods")]:
+                      ("create", "endpointslices.discovery.k8s.io"),
+                      ("watch", "endpointslices.discovery.k8s.io"), ("get", "pods"),
+                      ("watch", "pods")]:
         assert not _can(cluster, namespace, activator, verb, res, in_namespace=namespace), res
 
     # Real tokens: the operator writes the slice, the activator learns the model and asks

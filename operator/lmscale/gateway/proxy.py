@@ -1,6 +1,7 @@
 """The activator's HTTP servers (aiohttp): hold, forward and stream; /metrics on its own port.
 
-Each model has backends (base URLs: pods, or the model's pod Service) probed for readiness.
+Each model has backends (base URLs: its pods, from the cluster's EndpointSlices or --model
+flags, or while none is known the model's pod Service) probed for readiness.
 A request for a model with a ready backend goes to the one with fewest requests in flight, or,
 when the route gives each backend a capacity, the fewest relative to its capacity; one
 for a model with none waits in the model's hold queue until a probe passes, the hold timeout
@@ -66,9 +67,26 @@ class Model:
         self.ready = asyncio.Event()  # set while a backend is ready (or at shutdown)
         self.waiting = 0
         self.removed = False  # no longer in the table: held requests are answered
-        self.probes: list[asyncio.Task[None]] = []
+        self.probes: dict[str, asyncio.Task[None]] = {}  # by backend URL
         self._metrics = metrics
         metrics.declare(route.name)
+
+    def set_backends(self, route: routes.ModelRoute) -> tuple[list[Backend], list[Backend]]:
+        """Take the route's backend URLs: one kept keeps its readiness and requests in flight.
+
+        Returns the backends added (to probe) and removed (whose probes stop); the ready
+        switch follows the backends that remain.
+        """
+        old = {b.url: b for b in self.backends}
+        self.backends = [old.get(url) or Backend(url) for url in route.backends]
+        kept = {b.url for b in self.backends}
+        added = [b for b in self.backends if b.url not in old]
+        removed = [b for url, b in old.items() if url not in kept]
+        self.route = route
+        self.set_capacities(route)
+        if removed:
+            self._ready_changed()
+        return added, removed
 
     def set_capacities(self, route: routes.ModelRoute) -> None:
         """Take the route's capacities (a change needs no new probes: the URLs are the same)."""
@@ -89,6 +107,9 @@ class Model:
 
     def mark(self, backend: Backend, ready: bool) -> None:
         backend.ready = ready
+        self._ready_changed()
+
+    def _ready_changed(self) -> None:
         count = len(self.ready_backends())
         self._metrics.ready_backends.labels(self.name).set(count)
         if count:
@@ -152,21 +173,35 @@ class Gateway:
 
     def _add(self, route: routes.ModelRoute) -> None:
         model = self.models[route.name] = Model(route, self.metrics, self.config.hold)
-        model.probes = [asyncio.create_task(self._probe(model, b)) for b in model.backends]
+        model.probes = {b.url: asyncio.create_task(self._probe(model, b))
+                        for b in model.backends}
 
     def _drop(self, model: Model) -> None:
         """Out of the table: its probes stop, and its held requests are answered 503."""
-        for probe in model.probes:
+        for probe in model.probes.values():
             probe.cancel()
-        self._stopped.extend(model.probes)
+        self._stopped.extend(model.probes.values())
         model.removed = True
         model.ready.set()
+
+    def _rebackend(self, model: Model, route: routes.ModelRoute) -> None:
+        """New backend URLs for a model (pods come and go): the kept ones keep their probes
+        and readiness, new ones are probed, gone ones stop; held requests stay held."""
+        added, removed = model.set_backends(route)
+        self._stopped = [t for t in self._stopped if not t.done()]  # a fleet's churn: bounded
+        for backend in removed:
+            probe = model.probes.pop(backend.url)
+            probe.cancel()
+            self._stopped.append(probe)
+        for backend in added:
+            model.probes[backend.url] = asyncio.create_task(self._probe(model, backend))
 
     def set_routes(self, table: dict[str, routes.ModelRoute]) -> None:
         """Serve `table` from now on (models learned from the cluster come and go).
 
         A model whose route is unchanged keeps its probes, readiness and held requests; one
-        whose backends changed is probed afresh; a changed hold timeout applies to new
+        whose backends changed keeps those it still has (their probes and readiness) and
+        its held requests, and probes the new ones; a changed hold timeout applies to new
         requests; a model gone from the table answers its held requests 503 Retry-After.
         """
         if self.closing:
@@ -180,10 +215,9 @@ class Gateway:
             model = self.models.get(name)
             if model is None:
                 self._add(route)
-            elif route.backends != model.route.backends:
-                self._drop(self.models.pop(name))
-                self._add(route)
             else:
+                if route.backends != model.route.backends:
+                    self._rebackend(model, route)
                 model.route, model.hold = route, _hold_settings(route, self.config.hold)
                 model.set_capacities(route)
         self.routes = dict(table)
@@ -192,12 +226,12 @@ class Gateway:
         """Held requests are answered 503 (Retry-After 1): another replica takes them."""
         self.closing = True
         for model in self.models.values():
-            for probe in model.probes:
+            for probe in model.probes.values():
                 probe.cancel()
             model.ready.set()  # wakes every waiter; each sees `closing`
 
     async def _cleanup(self, app: web.Application) -> None:
-        probes = [p for m in self.models.values() for p in m.probes] + self._stopped
+        probes = [p for m in self.models.values() for p in m.probes.values()] + self._stopped
         for probe in probes:
             probe.cancel()
         await asyncio.gather(*probes, return_exceptions=True)

@@ -7,12 +7,13 @@ including our own custom resource, and the operator does not pay for models it n
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import ssl
 import tempfile
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import urllib3
@@ -146,17 +147,32 @@ class Kube:
     def count(self, resource: resources.Resource, *, namespace: str | None = None,
               label_selector: str | None = None, page: int = 500) -> int:
         """How many objects match, read as metadata only, a page at a time."""
-        total, token = 0, ""
+        return sum(len(items) for items in self._metadata_pages(
+            resource, namespace=namespace, label_selector=label_selector, page=page))
+
+    def list_metadata(self, resource: resources.Resource, *, namespace: str | None = None,
+                      label_selector: str | None = None, page: int = 500
+                      ) -> builtins.list[dict[str, Any]]:
+        """The matching objects' metadata only (PartialObjectMetadataList: no spec or
+        status on the wire), a page at a time; each item is `{"metadata": {...}}`."""
+        return [item for items in self._metadata_pages(
+            resource, namespace=namespace, label_selector=label_selector, page=page)
+            for item in items]
+
+    def _metadata_pages(self, resource: resources.Resource, *, namespace: str | None,
+                        label_selector: str | None, page: int
+                        ) -> Iterator[builtins.list[Any]]:
+        token = ""
         while True:
             query = [("limit", str(page))]
             query += [("labelSelector", label_selector)] if label_selector else []
             query += [("continue", token)] if token else []
             body = self._call("GET", resource.path(namespace=namespace), query=query,
                               accept=PARTIAL_METADATA_LIST)
-            total += len(body.get("items") or [])
+            yield list(body.get("items") or [])
             token = (body.get("metadata") or {}).get("continue") or ""
             if not token:
-                return total
+                return
 
     def create(self, manifest: Mapping[str, Any], *,
                timeout: float | tuple[float, float] = TIMEOUT) -> dict[str, Any]:

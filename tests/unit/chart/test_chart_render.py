@@ -552,7 +552,8 @@ def test_activator_without_models_or_with_a_bad_backend_is_refused() -> None:
                                      "activator.models[0].backend=m.ml.svc")
 
 
-def test_a_discovering_activator_lists_services_and_patches_resources_and_nothing_else() -> None:
+def test_a_discovering_activator_lists_its_backends_and_patches_resources_and_nothing_else(
+        ) -> None:
     from lmscale.cli import build_parser
 
     docs = render("activator.enabled=true")
@@ -564,7 +565,8 @@ def test_a_discovering_activator_lists_services_and_patches_resources_and_nothin
     args = build_parser().parse_args(pod["containers"][0]["args"])
     assert args.discover and args.model == []
     assert mine["ClusterRole"]["rules"] == [
-        {"apiGroups": [""], "resources": ["services"], "verbs": ["list"]},
+        {"apiGroups": [""], "resources": ["services", "pods"], "verbs": ["list"]},
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list"]},
         {"apiGroups": ["lmscale.dev"], "resources": ["languagemodeldeployments"],
          "verbs": ["patch"]}]
     subject = mine["ClusterRoleBinding"]["subjects"][0]

@@ -110,3 +110,55 @@ def test_a_probe_sees_the_backend_of_now_not_of_its_first_connection() -> None:
                 await body(client, gateway)
 
     asyncio.run(main())
+
+
+def test_new_backends_keep_the_held_requests_and_the_backends_still_there() -> None:
+    """At zero the model's backend is its Service; its first pod Ready replaces it (and
+    later pods join): the held request goes to the pod, it is not answered 503."""
+    from aiohttp import web
+
+    async def health(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def complete(request: web.Request) -> web.Response:
+        return web.json_response({"from": "pod"})
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_get("/health", health)
+        app.router.add_post("/v1/completions", complete)
+        async with test_utils.TestServer(app) as pod:
+            pod_url = str(pod.make_url("")).rstrip("/")
+            service = ModelRoute(name="ml/m", backends=(_closed_port(),), served=frozenset({"m"}))
+            gateway = proxy.Gateway(proxy.GatewayConfig(
+                routes={service.name: service}, probe_interval_s=0.05))
+            async with test_utils.TestClient(test_utils.TestServer(gateway.proxy_app())
+                                             ) as client:
+                model = gateway.models["ml/m"]
+                held = asyncio.ensure_future(client.post("/v1/completions",
+                                                         json={"model": "m"}))
+                for _ in range(100):
+                    if model.waiting:
+                        break
+                    await asyncio.sleep(0.02)
+                assert model.waiting == 1
+                gateway.set_routes({"ml/m": ModelRoute(
+                    name="ml/m", backends=(pod_url,), served=frozenset({"m"}))})
+                response = await asyncio.wait_for(held, 5)
+                assert response.status == 200 and await response.json() == {"from": "pod"}
+                assert gateway.models["ml/m"] is model
+                kept = model.backends[0]
+                assert kept.ready
+                # a second pod joins: the first keeps its readiness and its probe
+                gateway.set_routes({"ml/m": ModelRoute(
+                    name="ml/m", backends=(pod_url, _closed_port()), served=frozenset({"m"}),
+                    capacities=(30.0, 10.0))})
+                assert model.backends[0] is kept and kept.ready and kept.capacity == 30.0
+                assert len(model.probes) == 2
+                # and leaves again: its probe stops
+                gateway.set_routes({"ml/m": ModelRoute(name="ml/m", backends=(pod_url,),
+                                                       served=frozenset({"m"}))})
+                assert [b.url for b in model.backends] == [pod_url]
+                assert list(model.probes) == [pod_url]
+
+    asyncio.run(main())
