@@ -34,6 +34,7 @@ from lmscale.policy import (
     ScalingRule,
     SelectPolicy,
 )
+from lmscale.render import activation
 from lmscale.sim import calibrate
 
 
@@ -205,6 +206,8 @@ def policy_spec(lmd: LanguageModelDeployment, plan: CapacityPlan) -> ScalingPoli
         # plain ratios and no floor.
         load_curve=cal.curve if cal else (),
         prompt_tokens_per_replica=cal.prompt_tokens_rate if cal else None,
+        # the activator's arrival counter is the whole rate only with it in every path
+        front_door_counts_all=activation.always(lmd),
     )
 
 
