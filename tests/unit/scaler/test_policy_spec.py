@@ -107,3 +107,15 @@ def test_the_calibration_uses_the_resources_own_tolerance(
     assert isinstance(desired, Desired)
     assert policy_spec(desired.lmd, desired.plan).target_per_replica == 7.0
     assert asked == [0.25]
+
+
+@pytest.mark.parametrize(("routing", "whole"), [
+    ({"activator": "always"}, True), ({"activator": "whenScaledToZero"}, False), ({}, False),
+])  # fmt: skip
+def test_the_front_door_counts_every_arrival_only_with_the_activator_always(
+        routing: dict[str, Any], whole: bool) -> None:
+    lmd = body({"minReplicas": 1, "maxReplicas": 4, "targetInFlightPerReplica": 6})
+    lmd["spec"]["routing"] = routing
+    desired = desired_state(lmd)
+    assert isinstance(desired, Desired)
+    assert policy_spec(desired.lmd, desired.plan).front_door_counts_all is whole
