@@ -7,6 +7,13 @@ that 27 carry. Requests are conserved, so what arrived over a window is what com
 plus what in-flight grew by: the completion rate (a counter every engine exports) and the
 in-flight gauge give the arrival rate without an arrival counter in the path.
 
+With the activator in front (`lmscale gateway`), its arrival counter is read too
+(`Observation.front_arrivals_per_second`, Prometheus' rate() over the same window): the
+rate sized for is never below it (`counted`). By conservation both mostly agree; the
+counter is the floor where the reconstruction reads low, and where the activator is in
+every request's path (`routing.activator: always`) it is the rate when the engines export
+no completion counter. It does not lead: a rate over the same window rises no sooner.
+
 Replicas are sized for that rate at the calibrated rate per replica. The queue beyond what
 the fleet holds in steady state (the backlog) only adds the rate that drains it within
 one reaction time, and at most one tolerance band of the rate: replicas asked for now
@@ -59,13 +66,33 @@ Sample = tuple[float, float, float]  # (time, in-flight requests, arrival rate)
 
 
 def usable(spec: ScalingPolicySpec, observation: Observation) -> bool:
-    """Arrivals size the fleet when there is a rate per replica and a completion rate."""
+    """Arrivals size the fleet when there is a rate per replica and an arrival rate: the
+    engines' completion rate, or the front door's count where it sees every request."""
     return (
         spec.rate_at_target is not None
-        and observation.completions_per_second is not None
+        and (observation.completions_per_second is not None or _whole_front(spec, observation))
         and observation.load is not None
         and observation.spec_replicas > 0
     )
+
+
+def _whole_front(spec: ScalingPolicySpec, observation: Observation) -> bool:
+    """The front door's rate is the whole arrival rate (the activator in every request's
+    path); in its other mode it counts only what arrived while no replica was ready."""
+    return spec.front_door_counts_all and observation.front_arrivals_per_second is not None
+
+
+def counted(engines: float | None, front: float | None) -> float:
+    """The arrival rate to size for: the engines' estimate, never below the front door's.
+
+    The front door counts arrivals; the engines' figure is rebuilt from conservation and
+    reads low on a cycle without a new scrape, or while replicas that just turned ready
+    fill up. At zero only, the front door counts a subset of the window's arrivals (its
+    rate decays once replicas are ready), so the larger of the two is still no more than
+    arrived. `None` is unknown, never 0.
+    """
+    known = [rate for rate in (engines, front) if rate is not None]
+    return max([0.0, *known])
 
 
 def estimate(

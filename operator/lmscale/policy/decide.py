@@ -142,10 +142,19 @@ def _with_arrivals(
     *,
     now: float,
 ) -> tuple[ScalingHistory, Proposal]:
-    """Recommendation from the arrival rate, the backlog term and the learned headroom."""
+    """Recommendation from the arrival rate, the backlog term and the learned headroom.
+
+    The rate is the engines' (completions plus the change of in-flight), never below the
+    front door's arrival count where the activator reports one; without a completion
+    counter it is the front door's alone (`arrivals.usable` allows that only where the
+    activator sees every request).
+    """
     load = observation.load or 0.0
-    completions = observation.completions_per_second or 0.0
-    rate = arrivals.estimate(history.arrivals, now=now, in_flight=load, completions=completions)
+    completions = observation.completions_per_second
+    front = observation.front_arrivals_per_second
+    engines = None if completions is None else arrivals.estimate(
+        history.arrivals, now=now, in_flight=load, completions=completions)
+    rate = arrivals.counted(engines, front)
     reaction = volatility.reaction_seconds(
         estimate, scrape=spec.scrape_interval_seconds, period=spec.period_seconds
     )
@@ -161,8 +170,9 @@ def _with_arrivals(
     # that turned ready since a scale-up fill up with in-flight requests (they complete
     # nothing at first, which the minute's completion rate is slow to show).
     holders = history.backlog_holders
-    if holders is None or observation.ready_replicas <= holders:
-        rate = arrivals.leading(samples[:-1], now=now, in_flight=load, completions=completions)
+    if completions is not None and (holders is None or observation.ready_replicas <= holders):
+        rate = arrivals.counted(arrivals.leading(
+            samples[:-1], now=now, in_flight=load, completions=completions), front)
     queued = arrivals.backlog(spec, observation, rate=rate, load=guarded)
     # The whole backlog, past the guard's cap, on the replicas that were there when it
     # built: the ones it holds are no capacity for the rate, however it was counted.

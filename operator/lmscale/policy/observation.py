@@ -39,7 +39,9 @@ class Observation:
       previous cycle; the policy learns the start-up time from them.
     - `held`: requests the activator holds for the model (summed over its replicas);
       `None` when the activator does not report the model.
-    - `front_arrivals_per_second`: requests arriving at the activator per second.
+    - `front_arrivals_per_second`: requests arriving at the activator per second (rate()
+      over the metrics window): the wake's size at zero, and with replicas up a floor
+      under the engines' arrival estimate (`lmscale.policy.arrivals.counted`).
     - `wake_requested_at`: when the activator last asked for the model to wake (Unix
       seconds), a request being held: the signal that needs no Prometheus scrape.
     """

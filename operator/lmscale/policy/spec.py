@@ -113,6 +113,9 @@ class ScalingPolicySpec:
     `scrape_interval_seconds` and `period_seconds` (how late metrics arrive, how often
     the policy runs) add to the start-up time to make the reaction time: how long a rise
     runs on the replicas already there (`lmscale.policy.volatility`).
+    `front_door_counts_all`: the activator is in every request's path
+    (`routing.activator: always`), so its arrival rate is the whole rate even where the
+    engines export no completion counter; otherwise it counts only arrivals at zero.
     """
 
     max_replicas: int
@@ -136,6 +139,7 @@ class ScalingPolicySpec:
     prompt_tokens_per_replica: float | None = None
     scrape_interval_seconds: float = 15.0
     period_seconds: float = 10.0
+    front_door_counts_all: bool = False
 
     def __post_init__(self) -> None:
         for problem in self._problems():

@@ -214,6 +214,9 @@ def policy_spec(lmd: LanguageModelDeployment, plan: CapacityPlan, *,
         # plain ratios and no floor.
         load_curve=cal.curve if cal else (),
         prompt_tokens_per_replica=cal.prompt_tokens_rate if cal else None,
+        # the activator's arrival counter is the whole rate only with it in every path
+        front_door_counts_all=(activation.always(lmd)
+                               and activation.fronted(lmd, activator=activator)),
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from lmscale import policy
 from lmscale.policy import fleet as fleet_policy
 from lmscale.scaler import variants
+from lmscale.sim.activator import ActivatorMode
 from lmscale.sim.baselines import hpa_gpu_util, keda_queue, oracle, static, static_peak
 from lmscale.sim.fleet_scaler import LmscaleFleetScaler
 from lmscale.sim.results import summarize
@@ -63,6 +64,8 @@ def lmscale_spec(scenario: Scenario) -> policy.ScalingPolicySpec:
         load_curve=scenario.calibration.curve,
         prompt_tokens_per_replica=scenario.calibration.prompt_tokens_rate,
         scrape_interval_seconds=scenario.config.scrape_interval_seconds,
+        front_door_counts_all=(scenario.config.activator is not None
+                               and scenario.config.activator.mode is ActivatorMode.ALWAYS),
     )
 
 

@@ -122,3 +122,16 @@ def test_scale_to_zero_only_where_an_activator_holds_the_first_request(
     desired = desired_state(resource)
     assert isinstance(desired, Desired)
     assert policy_spec(desired.lmd, desired.plan, activator=activator).scale_to_zero is zero
+
+
+@pytest.mark.parametrize(("routing", "whole"), [
+    ({"activator": "always"}, True), ({"activator": "whenScaledToZero"}, False), ({}, False),
+])  # fmt: skip
+def test_the_front_door_counts_every_arrival_only_with_the_activator_always(
+        routing: dict[str, Any], whole: bool) -> None:
+    lmd = body({"minReplicas": 1, "maxReplicas": 4, "targetInFlightPerReplica": 6})
+    lmd["spec"]["routing"] = routing
+    desired = desired_state(lmd)
+    assert isinstance(desired, Desired)
+    assert policy_spec(desired.lmd, desired.plan, activator=True).front_door_counts_all is whole
+    assert not policy_spec(desired.lmd, desired.plan, activator=False).front_door_counts_all
