@@ -153,7 +153,13 @@ def pods(cluster: ClusterHandle, namespace: str) -> Iterator[tuple[dict[str, Pod
                                                 f"{MODEL}.{namespace}.svc"}},
                "spec": {"selector": {"lmscale.dev/deployment": MODEL},
                         "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}
-    objects = [service, _pod(namespace, "fast", "30"), _pod(namespace, "slow", "10"),
+    # the model's own Service, selector-less behind the activator: its ClusterIP names it
+    front = {"apiVersion": "v1", "kind": "Service",
+             "metadata": {"name": MODEL, "namespace": namespace,
+                          "labels": {"lmscale.dev/deployment": MODEL,
+                                     "lmscale.dev/activator": "frontend"}},
+             "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8000}]}}
+    objects = [service, front, _pod(namespace, "fast", "30"), _pod(namespace, "slow", "10"),
                _pod(namespace, "starting", None),
                _slice(namespace, "chat-fast", address, servers["fast"].port, "fast"),
                _slice(namespace, "chat-slow", address, servers["slow"].port, "slow"),
@@ -192,7 +198,7 @@ def test_the_controllers_slices_carry_the_label_the_activator_selects_them_by(
 
 
 def test_discovery_as_the_activators_account_weighs_each_ready_pod(
-        namespace: str, activator_account: Path, pods: Any) -> None:
+        cluster: ClusterHandle, namespace: str, activator_account: Path, pods: Any) -> None:
     from lmscale.gateway import discovery
     from lmscale.k8s.client import Kube, make_api_client
 
@@ -209,6 +215,10 @@ def test_discovery_as_the_activators_account_weighs_each_ready_pod(
     assert dict(zip(route.backends, route.capacities, strict=True)) == {
         f"http://{address}:{servers['fast'].port}": 30.0,
         f"http://{address}:{servers['slow'].port}": 10.0}
+    # a request sent to the model's Service by IP carries that IP as its Host
+    cluster_ip = cluster.kubectl("get", "service", MODEL, "-n", namespace, "-o",
+                                 "jsonpath={.spec.clusterIP}").stdout.strip()
+    assert cluster_ip and cluster_ip in route.hosts, (cluster_ip, route.hosts)
 
 
 def test_the_activator_sends_the_slow_pod_its_share(

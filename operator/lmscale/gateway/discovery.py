@@ -46,10 +46,11 @@ from lmscale.k8s.client import Kube
 from lmscale.render import activation
 
 log = logging.getLogger(__name__)
-SELECTOR = f"{activation.ACTIVATOR_LABEL}={activation.BACKEND}"
+# The <model>-pods Services (the routes) and the fronted models' own (their ClusterIPs).
+SELECTOR = f"{activation.ACTIVATOR_LABEL} in ({activation.BACKEND},{activation.FRONTEND})"
 DEPLOYMENT_LABEL = "lmscale.dev/deployment"
 # Slices of the activator's <model>-pods Services: the controller copies the Service's labels.
-SLICE_SELECTOR = SELECTOR
+SLICE_SELECTOR = f"{activation.ACTIVATOR_LABEL}={activation.BACKEND}"
 POD_SELECTOR = DEPLOYMENT_LABEL  # every model pod, primary and fallback types alike
 
 Key = tuple[str, str]  # (namespace, name)
@@ -188,20 +189,41 @@ def route_of(service: Mapping[str, Any], slices: Sequence[Mapping[str, Any]] = (
         served=frozenset({served}) if served else frozenset(), hold_timeout_s=hold)
 
 
+def cluster_ips(service: Mapping[str, Any]) -> set[str]:
+    """A Service's ClusterIPs as a Host header names them (IPv6 in brackets); none if headless."""
+    spec = service.get("spec") or {}
+    ips = {*(spec.get("clusterIPs") or []), spec.get("clusterIP")} - {None, "", "None"}
+    return {f"[{ip}]" if ":" in ip else ip for ip in ips}
+
+
 def table_of(services: Iterable[Mapping[str, Any]],
              static: Mapping[str, routes.ModelRoute],
              slices: Iterable[Mapping[str, Any]] = (),
              pods: Iterable[Mapping[str, Any]] = ()) -> dict[str, routes.ModelRoute]:
-    """The --model routes and the cluster's; a host two models claim routes to neither."""
+    """The --model routes and the cluster's; a host two models claim routes to neither.
+
+    A fronted model's own Service adds its ClusterIPs to the model's hosts: a request sent
+    to the Service by IP carries that as its Host, and the body's model name alone is
+    ambiguous where two namespaces serve the same one.
+    """
     found = dict(static)
     grouped = slices_by_service(slices)
     marks = pod_marks(pods)
+    addresses: dict[str, set[str]] = {}
     for service in services:
         meta = service.get("metadata") or {}
+        if (meta.get("labels") or {}).get(activation.ACTIVATOR_LABEL) == activation.FRONTEND:
+            model = (meta.get("labels") or {}).get(DEPLOYMENT_LABEL)
+            addresses.setdefault(f"{meta.get('namespace')}/{model}", set()).update(
+                cluster_ips(service))
+            continue
         key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         route = route_of(service, grouped.get(key, []), marks)
         if route is not None and route.name not in found:
             found[route.name] = route
+    for name, ips in addresses.items():
+        if name in found and ips - found[name].hosts:
+            found[name] = dataclasses.replace(found[name], hosts=found[name].hosts | ips)
     claims: dict[str, int] = {}
     for route in found.values():
         for host in route.hosts:

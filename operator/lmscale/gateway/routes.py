@@ -109,7 +109,8 @@ def body_model(body: bytes) -> str | None:
 def resolve(routes: dict[str, ModelRoute], *, host: str | None, model: str | None) -> str | None:
     """The model a request is for: by Host (port dropped), else by body, else the only one."""
     if host:
-        name = host.rsplit(":", 1)[0].lower() if not host.startswith("[") else host.lower()
+        name = (host.rsplit(":", 1)[0] if not host.startswith("[")
+                else host.partition("]")[0] + "]").lower()
         for route in routes.values():
             if name in route.hosts:
                 return route.name

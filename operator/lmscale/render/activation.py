@@ -27,6 +27,7 @@ from lmscale.render import deployment, meta
 
 ACTIVATOR_LABEL = "lmscale.dev/activator"  # on <model>-pods: "backend"
 BACKEND = "backend"
+FRONTEND = "frontend"  # on a fronted model's own Service: its ClusterIP names the model
 HOSTS_ANNOTATION = "lmscale.dev/activator-hosts"
 SERVED_ANNOTATION = "lmscale.dev/served-model"
 HOLD_ANNOTATION = "lmscale.dev/hold-timeout-seconds"

@@ -146,3 +146,26 @@ def test_the_table_is_the_same_for_the_same_cluster_in_another_order() -> None:
               slice_(endpoint("10.1.0.3", "c"), name="s2")]
     pods = [pod("a", "3"), pod("b", "2"), pod("c", "1")]
     assert route(slices, pods) == route(slices[::-1], pods[::-1])
+
+
+def front(model: str, namespace: str, *ips: str) -> dict[str, Any]:
+    """A fronted model's own Service, as render.service writes it (the apiserver's IPs)."""
+    return {"metadata": {"name": model, "namespace": namespace,
+                         "labels": {"lmscale.dev/deployment": model,
+                                    activation.ACTIVATOR_LABEL: activation.FRONTEND}},
+            "spec": {"clusterIP": ips[0], "clusterIPs": list(ips),
+                     "ports": [{"name": "http", "port": 80}]}}
+
+
+def test_a_request_to_a_models_cluster_ip_is_that_models_though_others_serve_its_name() -> None:
+    from lmscale.gateway import routes
+
+    services = [service(namespace="team-a"), front("chat", "team-a", "10.96.0.21", "fd00::21"),
+                service(namespace="team-b"), front("chat", "team-b", "10.96.0.22")]
+    table = discovery.table_of(services, {})
+    assert set(table) == {"team-a/chat", "team-b/chat"}  # the own Services are no routes
+    assert routes.resolve(table, host="10.96.0.22:80", model="chat") == "team-b/chat"
+    assert routes.resolve(table, host="10.96.0.21", model="chat") == "team-a/chat"
+    assert routes.resolve(table, host="[fd00::21]:80", model="chat") == "team-a/chat"
+    # by name alone the two namespaces stay ambiguous, as before
+    assert routes.resolve(table, host="unknown", model="chat") is None

@@ -56,6 +56,10 @@ def test_behind_the_activator_the_service_loses_its_selector_and_pods_get_their_
     children = render.render_children(resource, plan, activator=True)
     assert "selector" not in children.service["spec"]
     assert children.service["metadata"]["name"] == "chat"
+    # the activator learns the Service's ClusterIP by this label (a Host that is an IP)
+    assert children.service["metadata"]["labels"]["lmscale.dev/activator"] == "frontend"
+    assert "lmscale.dev/activator" not in render.render_children(
+        resource, plan, activator=False).service["metadata"]["labels"]
     pods = children.pods_service
     assert pods is not None and pods["metadata"]["name"] == "chat-pods"
     assert pods["spec"]["selector"] == {"lmscale.dev/deployment": "chat"}
