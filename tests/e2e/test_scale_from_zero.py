@@ -111,6 +111,16 @@ def replicas(cluster: ClusterHandle, namespace: str) -> int:
                or 0)
 
 
+def apply_zero_model(cluster: ClusterHandle, namespace: str, image: str,
+                     diagnose: Callable[[], str]) -> tuple[str, int]:
+    """Apply the scale-to-zero model; the address of its Service once it exists."""
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps(zero_lmd(image)))
+    wait_for("the model's Service", lambda: cluster.kubectl(
+        "get", "service", "chat", "-n", namespace, check=False).returncode == 0, timeout=60,
+        diagnose=diagnose)
+    return service_address(cluster, namespace, "chat")
+
+
 def idle_to_zero(cluster: ClusterHandle, namespace: str, activator_ips: list[str],
                  diagnose: Callable[[], str]) -> None:
     """Wait for the model to idle to zero, with no pod left and the slice on the activator."""
@@ -147,12 +157,7 @@ def test_a_model_at_zero_is_woken_by_its_first_request_and_idles_back(
 
     activator_ips = wait_for("the activator Ready", lambda: ready_ips(
         cluster, namespace, activator_pods), timeout=180, diagnose=diagnose)
-    cluster.kubectl("apply", "-n", namespace, "-f", "-",
-                    stdin=json.dumps(zero_lmd(loaded_images["standin"])))
-    wait_for("the model's Service", lambda: cluster.kubectl(
-        "get", "service", "chat", "-n", namespace, check=False).returncode == 0, timeout=60,
-        diagnose=diagnose)
-    host, port = service_address(cluster, namespace, "chat")
+    host, port = apply_zero_model(cluster, namespace, loaded_images["standin"], diagnose)
     first = wait_for("the first replica Ready", lambda: ready_ips(
         cluster, namespace, "lmscale.dev/deployment=chat"), timeout=180, diagnose=diagnose)
     wait_for("the slice on the pod", lambda: slice_target(cluster, namespace) == ("pods", first),
@@ -272,12 +277,7 @@ def test_requests_held_while_the_operator_is_down_are_answered_once_it_is_back(
     activator_ips = wait_for("the activator Ready", lambda: ready_ips(
         cluster, namespace, "app.kubernetes.io/component=activator"), timeout=180,
         diagnose=diagnose)
-    cluster.kubectl("apply", "-n", namespace, "-f", "-",
-                    stdin=json.dumps(zero_lmd(loaded_images["standin"])))
-    wait_for("the model's Service", lambda: cluster.kubectl(
-        "get", "service", "chat", "-n", namespace, check=False).returncode == 0, timeout=60,
-        diagnose=diagnose)
-    host, port = service_address(cluster, namespace, "chat")
+    host, port = apply_zero_model(cluster, namespace, loaded_images["standin"], diagnose)
     idle_to_zero(cluster, namespace, activator_ips, diagnose)
 
     cluster.kubectl("scale", "deployment", release, "-n", namespace, "--replicas=0")
