@@ -151,6 +151,32 @@ def clogged(
     return min(float(holders), backlog / (top * reaction_seconds))
 
 
+def outlasts(
+    spec: ScalingPolicySpec,
+    observation: Observation,
+    *,
+    queued: float,
+    low: float,
+    clogged: float,
+    reaction_seconds: float,
+) -> bool:
+    """Whether a backlog would outlast one reaction time were the burst over now.
+
+    Replicas asked for now serve one reaction time later (start-up, scrape, period). A
+    burst shorter than that is over before they are ready, and the ready replicas that no
+    backlog holds, each at the band top, drain its queue with what they have spare over the
+    rate it came from (`low`, the lowest of the last reaction time): where that clears the
+    queue within one reaction time, nothing asked now serves it, and the rate alone (with
+    the learned headroom) is what to size for. Only a backlog past that is evidence the
+    burst is not one the ready fleet absorbs; the threshold is the reaction time itself.
+    """
+    if queued <= 0:
+        return False
+    top = (spec.rate_at_target or 1.0) * (1 + spec.tolerance)
+    spare = max(0.0, (observation.ready_replicas - clogged) * top - low)
+    return queued > spare * reaction_seconds
+
+
 def staggered(
     spec: ScalingPolicySpec,
     observation: Observation,

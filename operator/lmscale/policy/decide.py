@@ -190,8 +190,15 @@ def _with_arrivals(
         spec, observation, rate=rate, clogged=clogged, startup_seconds=estimate,
         reaction_seconds=reaction,
     )
+    # A backlog the ready replicas clear within a reaction time, were the burst over now,
+    # is over before anything asked now serves: no drain, no staggered queue for it.
+    low = volatility.low(rates, now=now, span=reaction)
+    drained = queued
+    if not arrivals.outlasts(spec, observation, queued=queued, low=low if low is not None
+                             else rate, clogged=clogged, reaction_seconds=reaction):
+        drained, stepped = 0.0, 0.0
     proposal = arrivals.propose(
-        spec, observation, rate=rate, queued=queued, reaction_seconds=reaction,
+        spec, observation, rate=rate, queued=drained, reaction_seconds=reaction,
         on_the_way=on_the_way, clogged=clogged, staggered=stepped,
     )
     proposal = _headroom(proposal, spec, learned, rates, reaction=reaction, now=now)
