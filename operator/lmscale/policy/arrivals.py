@@ -42,6 +42,11 @@ it). From the ages of the replicas on the way, `staggered` counts that queue and
 the replicas that drain it within one reaction time of the last one's readiness: asked
 now, they are ready then. It is the arrival rate against known capacity, never the
 queue read back, so it does not cascade.
+
+Both the drain and `staggered` are bets that the burst outlasts a reaction time: where
+the ready replicas would clear the backlog within one reaction time were the rate back at
+its recent low (`outlasts`), a burst shorter than a cold start is over before anything
+asked now serves, and neither applies: the rate and the learned headroom size the fleet.
 """
 
 from __future__ import annotations
