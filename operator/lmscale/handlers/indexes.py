@@ -19,7 +19,7 @@ from lmscale.handlers.names import DEPLOYMENT_LABEL, LMD, VARIANT_LABEL
 from lmscale.render.activation import WAKE_ANNOTATION
 
 Key = tuple[str, str]
-_LMD_META = ("name", "namespace", "uid", "generation", "deletionTimestamp")
+_LMD_META = ("name", "namespace", "uid", "generation", "deletionTimestamp", "creationTimestamp")
 _LMD_STATUS_SKIPPED = ("kopf", "capacityPlan")
 
 

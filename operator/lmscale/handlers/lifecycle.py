@@ -14,7 +14,7 @@ from lmscale.controller.desired import (
     desired_state,
     ignored_replicas,
 )
-from lmscale.handlers import endpoints
+from lmscale.handlers import diffbase, endpoints
 from lmscale.handlers.names import LMD
 from lmscale.k8s import reconcile
 from lmscale.k8s.client import ApiException, namespace_gone
@@ -27,9 +27,11 @@ def lmd_reconcile(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, reason:
                   old: Any = None, **kwargs: Any) -> None:
     outcome = desired_state(body)
     now = datetime.now(UTC)
+    handled = diffbase.STORAGE.encoded(body)  # kopf's diff-base, in the status write below
     if isinstance(outcome, Invalid):
         # Running children stay as they are; the next spec change tries again (no retry loop).
-        reconcile.write_spec_status(memo.kube, body, outcome, now=now)
+        reconcile.write_spec_status(memo.kube, body, outcome, now=now, handled=handled)
+        diffbase.STORAGE.written(body, handled)
         kopf.event(body, type="Warning", reason="InvalidSpec",
                    message=f"spec not applied, children left as they are: {outcome.message}")
         logger.warning("invalid spec: %s", outcome.message)
@@ -43,7 +45,8 @@ def lmd_reconcile(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, reason:
                            kwargs.get("activator_slices"))
         # The calibrated target (capacityPlan.autoscaling) is the scaler's to write: a
         # calibration never runs, nor is waited for, on a handler thread.
-        reconcile.write_spec_status(memo.kube, body, outcome, now=now)
+        reconcile.write_spec_status(memo.kube, body, outcome, now=now, handled=handled)
+        diffbase.STORAGE.written(body, handled)
     except ApiException as error:
         if namespace_gone(error):
             return  # the namespace is going away, and the resource with it

@@ -9,7 +9,7 @@ import kopf
 
 from lmscale import operator_metrics
 from lmscale import settings as lmscale_settings
-from lmscale.handlers import drift, endpoints
+from lmscale.handlers import diffbase, drift, endpoints
 from lmscale.handlers.names import CHILD_SELECTOR
 from lmscale.k8s import credentials
 from lmscale.k8s.client import Kube, make_api_client
@@ -41,8 +41,8 @@ def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
     # Progress and the last-handled spec live in status, so the operator writes nothing
     # into metadata of a resource that Git owns.
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
-    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(
-        field="status.kopf.lastHandledConfiguration")
+    # The reconciler writes the diff-base in its own status apply (handlers.diffbase).
+    settings.persistence.diffbase_storage = diffbase.STORAGE
     # kopf's own handler logs become Events only from WARNING up; what lmscale does is
     # posted explicitly, with messages that say what changed and why.
     settings.posting.level = logging.WARNING

@@ -125,8 +125,10 @@ def conditions_json(old: Sequence[Condition], new: Sequence[Condition]) -> list[
 
 
 def write_spec_status(kube: Kube, body: Mapping[str, Any], outcome: Desired | Invalid, *,
-                      now: datetime, autoscaling: Mapping[str, Any] | None = None) -> None:
-    """The reconciler's part of status: generation, plan, selector and InvalidSpec."""
+                      now: datetime, autoscaling: Mapping[str, Any] | None = None,
+                      handled: str | None = None) -> None:
+    """The reconciler's part of status: generation, plan, selector and InvalidSpec; and
+    `handled`, kopf's diff-base of this spec, in the same write (handlers.diffbase)."""
     generation = int(body["metadata"].get("generation", 0))
     if isinstance(outcome, Invalid):
         invalid = conditions.condition(ConditionType.INVALID_SPEC, True, outcome.reason,
@@ -145,6 +147,8 @@ def write_spec_status(kube: Kube, body: Mapping[str, Any], outcome: Desired | In
                 fallbacks=[p.to_dict() for p in outcome.fallback_plans]),
         }
     status["conditions"] = conditions_json(current_conditions(body), [invalid])
+    if handled is not None:
+        status["kopf"] = {"lastHandledConfiguration": handled}
     kube.apply(_status_body(body, status), field_manager=TEMPLATE_MANAGER,
                subresource="status")
 

@@ -46,6 +46,7 @@ EventPoster = Callable[[Mapping[str, Any], str, str, str], None]
 # at least this often; a restarted operator loses at most this much of a steady run.
 PERSIST_HISTORY_SECONDS = 30.0
 WORKERS = 8
+RECONCILE_GRACE_SECONDS = 60.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +117,8 @@ class Scaler:
 
         def one(key: Key) -> int:
             if not may_act():
+                return 0
+            if _awaiting_reconcile(lmds[key], now):
                 return 0
             try:
                 return self._one(key, lmds[key], outcomes[key], deployments.get(key),
@@ -455,6 +458,22 @@ class Scaler:
             status["metrics"]["observedAt"] = now.isoformat().replace("+00:00", "Z")
         reconcile.write_workload_status(self.kube, body, status)
         self.memory.written[key] = status
+
+
+def _awaiting_reconcile(body: Mapping[str, Any], now: datetime) -> bool:
+    """A new resource the reconciler has not yet handled (no observedGeneration, created
+    within RECONCILE_GRACE_SECONDS; its Deployment may already exist): its first scaler
+    status would be rewritten a moment later, one more write and watch event per new
+    resource. Past the grace period a reconciler that keeps failing leaves the scaler's
+    conditions shown."""
+    if "observedGeneration" in (body.get("status") or {}):
+        return False
+    raw = (body.get("metadata") or {}).get("creationTimestamp")
+    try:
+        age = (now - datetime.fromisoformat(str(raw).replace("Z", "+00:00"))).total_seconds()
+    except (TypeError, ValueError):  # absent, or without a zone
+        return False
+    return 0 <= age < RECONCILE_GRACE_SECONDS
 
 
 def _in(pod: PodInfo, deployment: str, name: str) -> bool:
