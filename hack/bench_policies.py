@@ -1041,14 +1041,15 @@ def _merged(results: list[dict[str, Any]], *, quick: bool) -> list[dict[str, Any
 
 
 def _section(text: str, name: str) -> list[str]:
-    """A scenario's section of the report, heading to the line before the next heading."""
+    """A scenario's section of the report, heading to the line before the next heading or
+    the next section of its own flag (its `<!--` marker: kept apart, never copied twice)."""
     lines = text.splitlines()
     try:
         start = lines.index(f"## {name}")
     except ValueError:
         return []
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
-               len(lines))
+    end = next((i for i in range(start + 1, len(lines))
+                if lines[i].startswith(("## ", "<!-- "))), len(lines))
     return lines[start:end]
 
 
