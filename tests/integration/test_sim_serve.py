@@ -175,7 +175,9 @@ def test_prometheus_and_the_operator_read_the_simulated_pods_under_load(
 
     def complete() -> DeploymentMetrics | None:
         m = reader.read([Target(namespace, NAME, "vllm")], now=time.time()).get(namespace, NAME)
-        return m if None not in (m.waiting, m.running, m.ttft_p95_seconds) else None
+        # the queue comes and goes with the arrivals: a reading of it, not one instant's 0
+        return m if None not in (m.waiting, m.running, m.ttft_p95_seconds) \
+            and (m.waiting or 0) > 0 else None
 
     try:
         metrics = until(complete, timeout=60,
