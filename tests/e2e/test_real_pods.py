@@ -180,7 +180,7 @@ def test_chart_runs_real_model_servers_scales_them_and_uninstalls_cleanly(
 
     # 7. Nothing the operator asked for was refused (it ran with the chart's token only).
     logs = _operator_logs(cluster, namespace, release)
-    refused = [line for line in logs.splitlines() if "403" in line or "orbidden" in line]
+    refused = [line for line in logs.splitlines() if "HTTP 403" in line or "orbidden" in line]
     assert not refused, refused[:5]
 
     # 8. Uninstall, then the CRD deletes completely (no finalizer is left behind).

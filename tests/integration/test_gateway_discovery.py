@@ -268,4 +268,4 @@ def test_the_activator_sends_the_slow_pod_its_share(
         gateway.terminate()
         gateway.wait(timeout=30)
     text = log.read_text(errors="replace")
-    assert "403" not in text and "Forbidden" not in text, text[-3000:]
+    assert "HTTP 403" not in text and "Forbidden" not in text, text[-3000:]
