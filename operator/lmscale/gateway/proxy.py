@@ -217,9 +217,10 @@ class Gateway:
                 self._add(route)
             else:
                 if route.backends != model.route.backends:
-                    self._rebackend(model, route)
+                    self._rebackend(model, route)  # its capacities with its backends
+                else:
+                    model.set_capacities(route)
                 model.route, model.hold = route, _hold_settings(route, self.config.hold)
-                model.set_capacities(route)
         self.routes = dict(table)
 
     async def _shutdown(self, app: web.Application) -> None:
