@@ -7,9 +7,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from lmscale.render.meta import VARIANT_LABEL
-
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+VARIANT_LABEL = "lmscale.dev/variant"
 # What one pod carries at the SLO (its GPU type's calibrated target, in requests in flight),
 # written by the scaler on a mixed fleet's pods: a router's weight for the pod.
 CAPACITY_ANNOTATION = "lmscale.dev/capacity"
