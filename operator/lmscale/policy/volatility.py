@@ -100,8 +100,7 @@ def observe(
     if state.slot is None:
         # The first reaction time and rate window after load is first seen hold the rate
         # estimate filling up from nothing: a "rise" that is the load starting. Learning
-        # starts once they are past (as rises, they held a fixed fleet at the peak seen for
-        # most of an hour, a load that fell to nothing included).
+        # starts once they are past (as a rise, they held a fixed fleet at the peak).
         warmup = math.ceil((reaction + arrivals.WINDOW_SECONDS) / SAMPLE_SECONDS)
         return replace(state, slot=slot + warmup)
     base = max(low(rates, now=now, span=reaction) or rate, MIN_BASE_REPLICAS * per_replica)
@@ -116,10 +115,11 @@ def observe(
 
 
 def headroom(state: Volatility) -> float:
-    """The `QUANTILE` rise within one reaction time (1.0 until enough is known)."""
+    """The `QUANTILE` rise within one reaction time; until enough is known, the top one
+    (the peak seen so far is held: spiky until shown calm)."""
     total = state.total
     if total < MIN_WEIGHT:
-        return 1.0
+        return TOP_RISE
     seen = 0.0
     for index, weight in enumerate(state.weights):
         seen += weight

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from lmscale.policy import volatility
@@ -35,3 +36,16 @@ def test_the_rate_estimate_filling_up_is_not_learned_as_a_rise() -> None:
     state = learn(filling, minutes=40)
     assert state.weights[-1] == 0.0
     assert volatility.headroom(state) <= 1.1
+
+
+def test_until_enough_is_known_the_peak_seen_is_held() -> None:
+    """A quarter hour of samples is the least that says the load is calm; before that the
+    fleet keeps what the busiest rate seen needs (the old code kept nothing)."""
+    state = learn(lambda t: 20.0 if t < 300 else 10.0, minutes=10)
+    assert state.total < volatility.MIN_WEIGHT
+    replicas, held, rise = volatility.floor(
+        state, [(600.0, 10.0)], now=600.0, reaction=REACTION, per_replica=PER_REPLICA
+    )
+    assert rise == volatility.TOP_RISE
+    assert held >= 20.0
+    assert replicas == math.ceil(held / PER_REPLICA)
