@@ -26,8 +26,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from lmscale.policy import arrivals
-
 # Upper edges of the rise ratios the histogram counts; the last bucket is everything above.
 EDGES = (1.05, 1.1, 1.2, 1.3, 1.45, 1.6, 1.8, 2.0, 2.5, 3.0, 4.0)
 # A rise above the last edge counts as this much: held capacity past four times the low
@@ -56,8 +54,7 @@ MIN_BASE_REPLICAS = 0.5
 @dataclass(frozen=True)
 class Volatility:
     """The learned rise: histogram weights per `EDGES` bucket, the minute slot last
-    sampled (before any sample, the slot learning starts after), and the decaying peak
-    arrival rate."""
+    sampled, and the decaying peak arrival rate."""
 
     weights: tuple[float, ...] = ()
     slot: int | None = None
@@ -97,15 +94,9 @@ def observe(
     slot = int(now // SAMPLE_SECONDS)
     if rate <= 0 or (state.slot is not None and slot <= state.slot):
         return state  # nothing arrives: nothing to learn, nothing to rewrite
-    if state.slot is None:
-        # The first reaction time and rate window after load is first seen hold the rate
-        # estimate filling up from nothing: a "rise" that is the load starting. Learning
-        # starts once they are past (as a rise, they held a fixed fleet at the peak).
-        warmup = math.ceil((reaction + arrivals.WINDOW_SECONDS) / SAMPLE_SECONDS)
-        return replace(state, slot=slot + warmup)
     base = max(low(rates, now=now, span=reaction) or rate, MIN_BASE_REPLICAS * per_replica)
     rise = max(1.0, rate / base)
-    elapsed = slot - state.slot
+    elapsed = slot - state.slot if state.slot is not None else 1
     decay = 0.5 ** (max(1, elapsed) / HALF_LIFE_SAMPLES)
     weights = list(state.weights) or [0.0] * (len(EDGES) + 1)
     weights = [w * decay for w in weights]
@@ -115,11 +106,10 @@ def observe(
 
 
 def headroom(state: Volatility) -> float:
-    """The `QUANTILE` rise within one reaction time; until enough is known, the top one
-    (the peak seen so far is held: spiky until shown calm)."""
+    """The `QUANTILE` rise within one reaction time (1.0 until enough is known)."""
     total = state.total
     if total < MIN_WEIGHT:
-        return TOP_RISE
+        return 1.0
     seen = 0.0
     for index, weight in enumerate(state.weights):
         seen += weight
