@@ -364,7 +364,7 @@ def write_section(text: str) -> None:
     if BEGIN in current and END in current:
         head, rest = current.split(BEGIN, 1)
         tail = rest.split(END, 1)[1].lstrip("\n")
-        OUT.write_text(head + text + tail)
+        OUT.write_text(head + text + "\n" + tail)  # the blank line after END stays
     else:
         OUT.write_text(current.rstrip("\n") + "\n\n" + text)
 
