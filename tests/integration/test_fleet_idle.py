@@ -162,3 +162,29 @@ def test_a_changed_input_is_calibrated_again(
             timeout=120, message="a new calibration for the new SLO")
         assert second["inputs"] != first["inputs"]
         assert operator.metric('lmscale_calibrations_total{source="computed"}') == 2
+
+
+def test_new_specs_calibrating_hold_neither_the_scaler_nor_each_other(
+        cluster: ClusterHandle, lmscale_crds: None, namespace: str, tmp_path: Path) -> None:
+    """Twelve specs the process has never seen, each of whose `gpusPerReplica: auto` choice
+    needs calibrations: they compute one at a time in the background while the scaler's
+    cycles go on, and each resource gets its children as soon as its own choice is made."""
+    log = tmp_path / "operator.log"
+    names = [f"fresh-{i}" for i in range(12)]
+    with operator_for(cluster, namespace, log) as operator:
+        wait_for(lambda: operator.metric("lmscale_scaling_cycle_duration_seconds_count") >= 1,
+                 timeout=60, message="the scaler's first cycle")
+        cycles = operator.metric("lmscale_scaling_cycle_duration_seconds_count")
+        for i, name in enumerate(names):  # SLOs no other test uses: nothing is cached
+            apply(cluster, namespace, lmd(name, ttft_ms=1301 + i))
+        wait_for(lambda: operator.metric("lmscale_scaling_cycle_duration_seconds_count")
+                 >= cycles + 3, timeout=120, message="three scaler cycles")
+        # The old scaler resolved every spec in its cycle, waiting for their calibrations.
+        assert len(items(cluster, namespace, "deployments")) < len(names)
+        wait_for(lambda: all(calibrated(cluster, namespace, n) for n in names), timeout=600,
+                 message="every resource chosen and calibrated")
+        assert {d["metadata"]["name"] for d in items(cluster, namespace, "deployments")} == set(
+            names)
+    text = log.read_text(errors="replace")
+    assert "candidate degrees calibrating" in text
+    assert "Traceback" not in text and "HTTP response body" not in text, text[-3000:]

@@ -92,7 +92,7 @@ def check(
 
 def resolve(
     spec: LanguageModelDeploymentSpec, *, known: catalog.Catalog | None = None,
-    decided: Mapping[str, auto.Decided] | None = None,
+    decided: Mapping[str, auto.Decided] | None = None, wait: bool = True,
 ) -> Resolution:
     """Check `spec` against the catalogs (`known`, default the packaged one) and plan a replica
     of every GPU type it lists (the primary, then each fallback).
@@ -101,7 +101,9 @@ def resolve(
     needs what the earlier one resolved (no plan without a model and a GPU). A fallback is
     held to the same rules as the primary: one that cannot hold the model makes the spec
     invalid, with the entry named, rather than a Deployment that could never serve.
-    `decided` holds earlier `gpusPerReplica: auto` choices by GPU type (kept if still valid).
+    `decided` holds earlier `gpusPerReplica: auto` choices by GPU type (kept if still valid);
+    `wait=False` raises `auto.CalibrationPending` where a choice needs calibrations still
+    computing (`auto.plan_auto`).
     """
     cat = known or catalog.default()
     types = _types(spec)
@@ -127,7 +129,7 @@ def resolve(
     for entry, gpu in zip(types, gpus, strict=True):
         assert gpu is not None
         plan, problem = _plan_type(spec, model, gpu, entry, context, cat,
-                                   (decided or {}).get(gpu.key))
+                                   (decided or {}).get(gpu.key), wait=wait)
         plans.append(plan)
         if problem is not None:
             problems.append(problem)
@@ -145,13 +147,15 @@ def _plan_type(
     context: int,
     cat: catalog.Catalog,
     decided: auto.Decided | None = None,
+    *,
+    wait: bool = True,
 ) -> tuple[CapacityPlan, FieldError | None]:
     """A replica of one listed type, at its explicit degree or the one auto chooses."""
     plan_for = _planner(spec, model, gpu, context, cat)
     explicit = entry.gpus_per_replica
     if explicit == "auto":
         plan = auto.plan_auto(model, [gpu], workload(spec), known=cat, decided=decided,
-                              **_plan_options(spec, context))
+                              wait=wait, **_plan_options(spec, context))
     else:
         plan = plan_for(int(explicit))
     if not plan.fits:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 import json
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
+from concurrent.futures import Future
 from typing import Any
 
 from pydantic import ValidationError
@@ -53,6 +55,24 @@ class Invalid:
         return "\n".join(str(p) for p in self.problems)
 
 
+@dataclasses.dataclass(frozen=True)
+class Pending:
+    """A valid spec whose `gpusPerReplica: auto` choice waits on calibrations computing in
+    the background: nothing is rendered or scaled for it until they are done."""
+
+    calibrations: tuple[Future[Any], ...]
+
+    @property
+    def message(self) -> str:
+        n = len(self.calibrations)
+        return (f"choosing gpusPerReplica: auto: {n} candidate degree{'s' if n > 1 else ''} "
+                "calibrating for this SLO and token mix")
+
+    async def wait(self) -> None:
+        """Until every calibration is done (or failed: the next try computes it again)."""
+        await asyncio.wait([asyncio.wrap_future(f) for f in self.calibrations])
+
+
 # Parsed specs and their plans, shared by every resource with the same spec: a fleet of
 # one spec holds one pydantic model and one plan, not one per resource.
 _SPECS = 512
@@ -60,7 +80,7 @@ _by_spec: OrderedDict[str, Any] = OrderedDict()
 _by_spec_lock = threading.Lock()
 
 
-def _resolution(spec: Mapping[str, Any], status: Mapping[str, Any]) -> Any:
+def _resolution(spec: Mapping[str, Any], status: Mapping[str, Any], *, wait: bool) -> Any:
     key = json.dumps(spec, sort_keys=True, default=str)
     with _by_spec_lock:
         if key in _by_spec:
@@ -70,7 +90,10 @@ def _resolution(spec: Mapping[str, Any], status: Mapping[str, Any]) -> Any:
     if isinstance(parsed, list):
         found: Any = Invalid(problems=tuple(parsed), reason=ConditionReason.INVALID_FIELD)
     else:
-        resolution = semantic.resolve(parsed, decided=decided_degrees(status))
+        try:
+            resolution = semantic.resolve(parsed, decided=decided_degrees(status), wait=wait)
+        except auto.CalibrationPending as pending:
+            return Pending(pending.pending)  # not kept: asked again once they are done
         if not resolution.valid or resolution.plan is None:
             found = Invalid(problems=resolution.problems, reason=resolution.reason)
         else:
@@ -100,10 +123,13 @@ def decided_degrees(status: Mapping[str, Any]) -> dict[str, auto.Decided]:
     return found
 
 
-def resolve(body: Mapping[str, Any]) -> Resolved | Invalid:
-    """The spec parsed and planned (shared between equal specs), without rendering."""
-    found = _resolution(body.get("spec") or {}, body.get("status") or {})
-    if isinstance(found, Invalid):
+def resolve(body: Mapping[str, Any], *, wait: bool = True) -> Resolved | Invalid | Pending:
+    """The spec parsed and planned (shared between equal specs), without rendering.
+
+    `wait=False` (the operator) returns `Pending` rather than wait for the calibrations a
+    `gpusPerReplica: auto` choice needs; they compute in the background meanwhile."""
+    found = _resolution(body.get("spec") or {}, body.get("status") or {}, wait=wait)
+    if isinstance(found, Invalid | Pending):
         return found
     parsed, plan, fallback_plans = found
     meta = body["metadata"]
@@ -117,9 +143,9 @@ def endpoint_picker_image() -> str:
     return settings.endpoint_picker_image() or inference_pool.DEFAULT_IMAGE
 
 
-def desired_state(body: Mapping[str, Any]) -> Desired | Invalid:
-    resolved = resolve(body)
-    if isinstance(resolved, Invalid):
+def desired_state(body: Mapping[str, Any], *, wait: bool = True) -> Desired | Invalid | Pending:
+    resolved = resolve(body, wait=wait)
+    if isinstance(resolved, Invalid | Pending):
         return resolved
     lmd = resolved.lmd
     children = render.render_children(lmd, resolved.plan,

@@ -21,7 +21,7 @@ from typing import Any
 import kopf
 
 from lmscale.api.resource import API_VERSION, KIND
-from lmscale.controller.desired import Desired, Invalid, desired_state
+from lmscale.controller.desired import Desired, Invalid, Pending, desired_state
 from lmscale.handlers.names import MANAGED
 from lmscale.k8s import reconcile
 from lmscale.k8s.client import ApiException, namespace_gone
@@ -85,14 +85,16 @@ class _Desired:
         self._items: OrderedDict[tuple[str, int], Desired | Invalid] = OrderedDict()
         self._lock = threading.Lock()
 
-    def of(self, parent: Mapping[str, Any]) -> Desired | Invalid:
+    def of(self, parent: Mapping[str, Any]) -> Desired | Invalid | Pending:
         meta = parent["metadata"]
         key = (str(meta.get("uid")), int(meta.get("generation", 0)))
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        outcome = desired_state(parent)
+        outcome = desired_state(parent, wait=False)
+        if isinstance(outcome, Pending):
+            return outcome  # the reconciler applies the children once it is chosen
         with self._lock:
             self._items[key] = outcome
             while len(self._items) > DESIRED_CACHE:

@@ -50,7 +50,7 @@ def sync(kube: Kube, written: dict[Key, str], record: Mapping[str, Any],
     written."""
     meta = record["metadata"]
     key = (str(meta["namespace"]), str(meta["name"]))
-    resolved = resolve(record)
+    resolved = resolve(record, wait=False)
     if (meta.get("deletionTimestamp") or not isinstance(resolved, Resolved)
             or not activation.fronted(resolved.lmd, activator=True)):
         written.pop(key, None)  # the reconciler deletes a slice that should not exist

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +13,7 @@ import kopf
 from lmscale import settings
 from lmscale.controller.desired import (
     Invalid,
+    Pending,
     activator_warning,
     desired_state,
     ignored_replicas,
@@ -23,9 +27,26 @@ from lmscale.k8s.client import ApiException, namespace_gone
 @kopf.on.resume(*LMD)
 @kopf.on.create(*LMD)
 @kopf.on.update(*LMD, field="spec")
-def lmd_reconcile(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, reason: str,
-                  old: Any = None, **kwargs: Any) -> None:
-    outcome = desired_state(body)
+async def lmd_reconcile(memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any) -> None:
+    """Reconcile on kopf's handler threads; a `gpusPerReplica: auto` choice that waits on
+    calibrations is awaited here, holding no thread, while they compute in the background."""
+    loop = asyncio.get_running_loop()
+    while True:
+        work = functools.partial(contextvars.copy_context().run, reconcile_now,
+                                 memo=memo, logger=logger, **kwargs)  # kopf.event needs these
+        pending = await loop.run_in_executor(memo.get("executor"), work)
+        if pending is None:
+            return
+        logger.info("%s", pending.message)
+        await pending.wait()
+
+
+def reconcile_now(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, reason: str,
+                  old: Any = None, **kwargs: Any) -> Pending | None:
+    """Apply the children and status of `body`; what it waits on instead, if anything."""
+    outcome = desired_state(body, wait=False)
+    if isinstance(outcome, Pending):
+        return outcome
     now = datetime.now(UTC)
     handled = diffbase.STORAGE.encoded(body)  # kopf's diff-base, in the status write below
     if isinstance(outcome, Invalid):
@@ -35,7 +56,7 @@ def lmd_reconcile(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, reason:
         kopf.event(body, type="Warning", reason="InvalidSpec",
                    message=f"spec not applied, children left as they are: {outcome.message}")
         logger.warning("invalid spec: %s", outcome.message)
-        return
+        return None
     try:
         changes = reconcile.apply_children(memo.kube, outcome,
                                            had_variants=reconcile.had_variants(body))
@@ -49,7 +70,7 @@ def lmd_reconcile(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, reason:
         diffbase.STORAGE.written(body, handled)
     except ApiException as error:
         if namespace_gone(error):
-            return  # the namespace is going away, and the resource with it
+            return None  # the namespace is going away, and the resource with it
         raise
     # On an update kopf passes the old value of the watched field (spec). On a resume it
     # passes what it last handled, which says nothing about what a user changed.
@@ -66,3 +87,4 @@ def lmd_reconcile(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, reason:
     for change in changes:
         kopf.event(body, type="Normal", reason=change.verb.capitalize(),
                    message=f"{change}: {plan.gpus_per_replica} x {plan.gpu.key} per replica")
+    return None

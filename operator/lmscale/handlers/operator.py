@@ -48,6 +48,7 @@ def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.execution.max_workers = 8
+    memo.executor = settings.execution.executor  # for handlers that await between steps
     # Watch only what lmscale rendered (kopf's `labels=` filters run after the objects have
     # crossed the wire and been parsed).
     for resource in CHILD_RESOURCES:

@@ -16,7 +16,8 @@ A calibration costs seconds of CPU, so two cheap steps come first:
   for the life of the process and shared with the scaler, which needs the chosen plan's
   anyway: auto costs the calibrations of the runners-up, one or two on most inputs (a
   second or so each on an idle core for an 8B model, several times that on a loaded one).
-  Concurrent callers with the same inputs (a fleet of one spec) wait for one computation;
+  Concurrent callers with the same inputs (a fleet of one spec) share one computation, and
+  the operator never waits for one (`wait=False`): they compute on one background worker;
 - the choice carries a hash of what it was made from (`choice_inputs`); given back with
   `decided` (the operator keeps it in `status.capacityPlan`), equal inputs skip the
   choice, so a restarted operator does not calibrate every resource again.
@@ -35,6 +36,7 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from lmscale.planner import catalog, parallelism, performance, plan, slo
@@ -143,32 +145,66 @@ def _mix(workload: Workload) -> dict[str, float]:
                 mean_output_tokens=workload.mean_output_tokens)
 
 
-_calibrations: OrderedDict[tuple[object, ...], Calibration] = OrderedDict()
-_calibrating: dict[tuple[object, ...], threading.Lock] = {}
+_calibrations: OrderedDict[tuple[object, ...], Future[Calibration]] = OrderedDict()
 _calibrations_lock = threading.Lock()
+# The operator's calibrations run here, one at a time: never on a thread that answers
+# watch events or scales, and never more than one core's worth beside them.
+_background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmscale-calibrate")
+
+
+class CalibrationPending(Exception):
+    """A choice that needs calibrations still computing in the background (`wait=False`)."""
+
+    def __init__(self, pending: Sequence[Future[Calibration]]) -> None:
+        n = len(pending)
+        super().__init__(f"{n} calibration{'s' if n > 1 else ''} of candidate degrees computing")
+        self.pending = tuple(pending)
+
+
+def _started(perf: performance.ReplicaPerformance, workload: Workload, *,
+             background: bool) -> Future[Calibration]:
+    """The one computation for these inputs (callers with the same inputs share it), run
+    in the calling thread or on the background worker when it is not there yet."""
+    key = (perf, workload)
+    with _calibrations_lock:
+        found = _calibrations.get(key)
+        if found is not None:
+            _calibrations.move_to_end(key)
+            return found
+        future: Future[Calibration] = Future()
+        _calibrations[key] = future
+        while len(_calibrations) > CALIBRATIONS:
+            _calibrations.popitem(last=False)
+    if background:
+        _background.submit(_compute, key, future)
+    else:
+        _compute(key, future)
+    return future
+
+
+def _compute(key: tuple[object, ...], future: Future[Calibration]) -> None:
+    future.set_running_or_notify_cancel()
+    try:
+        perf, workload = key
+        future.set_result(_calibrate(perf, workload))  # type: ignore[arg-type]
+    except BaseException as error:  # noqa: BLE001 - handed to whoever waits, and retried
+        with _calibrations_lock:
+            if _calibrations.get(key) is future:
+                del _calibrations[key]
+        future.set_exception(error)
 
 
 def calibration(perf: performance.ReplicaPerformance, workload: Workload) -> Calibration:
     """The autoscaler's calibration of one replica for this workload, computed once per
     process (callers with the same inputs wait for the first): the scaler sizes the chosen
     plan with this same result."""
-    key = (perf, workload)
-    with _calibrations_lock:
-        if key in _calibrations:
-            _calibrations.move_to_end(key)
-            return _calibrations[key]
-        computing = _calibrating.setdefault(key, threading.Lock())
-    with computing:
-        with _calibrations_lock:
-            if key in _calibrations:
-                return _calibrations[key]
-        found = _calibrate(perf, workload)
-        with _calibrations_lock:
-            _calibrations[key] = found
-            _calibrating.pop(key, None)
-            while len(_calibrations) > CALIBRATIONS:
-                _calibrations.popitem(last=False)
-    return found
+    return _started(perf, workload, background=False).result()
+
+
+def calibration_started(perf: performance.ReplicaPerformance, workload: Workload
+                        ) -> Future[Calibration]:
+    """`calibration` without waiting: computed on the background worker if it must be."""
+    return _started(perf, workload, background=True)
 
 
 def _calibrate(perf: performance.ReplicaPerformance, workload: Workload) -> Calibration:
@@ -219,8 +255,7 @@ def choose(
         return Choice(plan=best.plan, options=tuple(options), workload=workload, reason=(
             f"{_name(best)}: nothing that fits meets {workload.describe()} even for one "
             f"request ({best.problem}); the most GPUs per replica is the fastest"))
-    cheapest = min(o.cost_per_request for o in serving)
-    contenders = [o for o in serving if o.cost_per_request <= cheapest * screen]
+    contenders = _contenders(serving, screen)
     if len(contenders) > 1:
         measured = {id(o): measure(performance.replica_performance(o.plan), workload)
                     for o in contenders}
@@ -232,6 +267,29 @@ def choose(
                key=lambda o: (o.gpus, o.cost_per_request))
     return Choice(plan=best.plan, options=tuple(options), workload=workload,
                   reason=_reason(best, options, workload))
+
+
+def _contenders(serving: Sequence[Option], screen: float) -> list[Option]:
+    """The candidates within `screen` of the best estimate: `choose` calibrates them when
+    there is more than one."""
+    if not serving:
+        return []
+    cheapest = min(o.cost_per_request for o in serving)
+    return [o for o in serving if o.cost_per_request <= cheapest * screen]
+
+
+def _pending(plans: Sequence[CapacityPlan], workload: Workload, screen: float
+             ) -> list[Future[Calibration]]:
+    """The calibrations `choose` would wait for, started in the background (a failed one
+    counts: the next call starts it again)."""
+    options = [_option(capacity, workload) for capacity in plans if capacity.fits]
+    serving = [o for o in options if o.problem is None and o.estimated_rps > 0]
+    contenders = _contenders(serving, screen)
+    if len(contenders) < 2:
+        return []
+    started = [calibration_started(performance.replica_performance(o.plan), workload)
+               for o in contenders]
+    return [f for f in started if not f.done() or f.exception() is not None]
 
 
 def chosen_plan(choice: Choice) -> CapacityPlan:
@@ -286,13 +344,16 @@ def plan_auto(
     known: catalog.Catalog | None = None,
     screen: float = SCREEN,
     decided: Decided | None = None,
+    wait: bool = True,
     **plan_options: Any,
 ) -> CapacityPlan:
     """Plan `model` at the cheapest (GPU type, degree) per request among `gpus`.
 
     `plan_options` go to `plan.plan_replica`. When nothing fits, the plan of the first GPU
     type at its largest degree says why (`fits=False`, `reason`). `decided` is an earlier
-    choice: taken as it is when it was made from the same inputs.
+    choice: taken as it is when it was made from the same inputs. `wait=False` raises
+    `CalibrationPending` rather than wait for a calibration the choice needs; those it
+    needs are then computing in the background, and a later call finds them.
     """
     plans = [plan.plan_replica(model, gpu, gpus_per_replica=tp, known=known, **plan_options)
              for gpu in gpus for tp in parallelism.valid_tp_degrees(model, gpu)]
@@ -304,6 +365,8 @@ def plan_auto(
             return dataclasses.replace(earlier, degree_reason=decided.reason,
                                        degree_candidates=decided.candidates,
                                        degree_inputs=inputs)
+    if not wait and (pending := _pending(plans, workload, screen)):
+        raise CalibrationPending(pending)
     choice = choose(plans, workload, screen=screen)
     if choice is None:
         return plan.plan_replica(model, gpus[0], known=known, **plan_options)

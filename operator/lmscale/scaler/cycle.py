@@ -21,7 +21,7 @@ from lmscale import operator_metrics, render
 from lmscale.api.plan_status import autoscaling_status
 from lmscale.api.status import Condition, ConditionReason, ConditionType
 from lmscale.controller import conditions
-from lmscale.controller.desired import Invalid, Resolved, resolve
+from lmscale.controller.desired import Invalid, Pending, Resolved, resolve
 from lmscale.controller.pods import CAPACITY_ANNOTATION, DELETION_COST, PodInfo
 from lmscale.k8s import reconcile, resources
 from lmscale.k8s.client import SCALER_MANAGER, ApiException, Kube, namespace_gone
@@ -146,12 +146,15 @@ class Scaler:
                                                 namespaces=self.settings.kopf.watch_namespaces)
         return activator.read(self.prometheus, ctx, now=now.timestamp())
 
-    def _desired(self, body: Mapping[str, Any]) -> Resolved | Invalid:
+    def _desired(self, body: Mapping[str, Any]) -> Resolved | Invalid | Pending:
         meta = body["metadata"]
         key = (str(meta.get("uid")), int(meta.get("generation", 0)))
-        if key not in self.memory.desired:
-            self.memory.desired[key] = resolve(body)
-        return self.memory.desired[key]
+        if key in self.memory.desired:
+            return self.memory.desired[key]
+        outcome = resolve(body, wait=False)  # one new spec never stalls the whole cycle
+        if not isinstance(outcome, Pending):
+            self.memory.desired[key] = outcome
+        return outcome
 
     def _inputs(self, body: Mapping[str, Any], outcome: Resolved) -> str:
         meta = body["metadata"]
@@ -172,7 +175,7 @@ class Scaler:
             self.memory.live.pop(key, None)
             self.metrics.forget(*key)
 
-    def _one(self, key: Key, body: Mapping[str, Any], outcome: Resolved | Invalid,
+    def _one(self, key: Key, body: Mapping[str, Any], outcome: Resolved | Invalid | Pending,
              deployment: Mapping[str, Any] | None, pods: list[PodInfo],
              snapshot: MetricsSnapshot | None, now: datetime,
              variant_records: Mapping[str, Mapping[str, Any]] | None = None,
@@ -185,7 +188,12 @@ class Scaler:
         scaled = 0
         headroom: float | None = None
         extra: dict[str, Any] = {}
-        if isinstance(outcome, Invalid) or deployment is None:
+        if isinstance(outcome, Pending):
+            desired = current  # a changed spec's new degree is not chosen yet
+            metrics_condition = conditions.condition(
+                ConditionType.METRICS_AVAILABLE, None, ConditionReason.CALIBRATING,
+                f"{outcome.message}: replicas held", now=now, generation=generation)
+        elif isinstance(outcome, Invalid) or deployment is None:
             desired = current
             metrics_condition = conditions.condition(
                 ConditionType.METRICS_AVAILABLE, False, ConditionReason.METRICS_MISSING,

@@ -85,7 +85,8 @@ def inputs_hash(lmd: LanguageModelDeployment, plan: CapacityPlan) -> str:
 def _calibrate(lmd: LanguageModelDeployment, plan: CapacityPlan) -> calibrate.Calibration:
     started = time.process_time()
     # The one `gpusPerReplica: auto` chose with, when it did: computed once, shared.
-    found = auto.calibration(performance.replica_performance(plan), semantic.workload(lmd.spec))
+    found = auto.calibration_started(performance.replica_performance(plan),
+                                     semantic.workload(lmd.spec)).result()
     seconds = time.process_time() - started
     log.info("calibrated %s on %s x %s in %.2f s of CPU: %.2f in flight per replica",
              plan.model.key, plan.gpus_per_replica, plan.gpu.key, seconds, found.target)

@@ -3,16 +3,19 @@ records while its inputs are the same, and calibrates nothing for it on a handle
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from concurrent import futures
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from lmscale.api.plan_status import capacity_plan_status
 from lmscale.controller import desired
-from lmscale.controller.desired import Desired, desired_state
+from lmscale.controller.desired import Desired, Pending, desired_state
 from lmscale.planner import auto
 
 # Two degrees of a 1B model on an L4 are close enough that auto calibrates both.
@@ -102,4 +105,52 @@ def test_concurrent_equal_inputs_calibrate_once(monkeypatch: pytest.MonkeyPatch)
         t.join()
     assert results == ["calibrated"] * 6
     assert len(calls) == 1
+    _restart()
+
+
+@pytest.mark.calibrated
+def test_the_operator_never_waits_for_a_degree_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`wait=False` answers Pending while the candidates calibrate in the background; once
+    they are done the same call answers the choice that waiting would have made."""
+    _restart()
+    go, timed_out = threading.Event(), []
+
+    def gated(perf: Any, workload: auto.Workload) -> Any:
+        if not go.wait(timeout=10):
+            timed_out.append(perf)  # the caller waited for the calibration it started
+        return SimpleNamespace(rate=3.0 * perf.gpus if perf.gpus > 1 else 2.0)
+
+    monkeypatch.setattr(auto, "_calibrate", gated)
+    pending = desired_state(_body(SPEC), wait=False)
+    go.set()
+    assert isinstance(pending, Pending), pending
+    assert "2 candidate degrees calibrating" in pending.message
+    asyncio.run(pending.wait())
+    assert not timed_out
+    chosen = desired_state(_body(SPEC), wait=False)
+    assert _choice(chosen)[0] == 2, _choice(chosen)[1]  # 3 req/s per GPU at two, 2 at one
+    desired._by_spec.clear()  # the calibrations stay: waiting now costs nothing
+    assert _choice(desired_state(_body(SPEC))) == _choice(chosen)
+    _restart()
+
+
+@pytest.mark.calibrated
+def test_a_failed_calibration_is_computed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    _restart()
+    calls: list[int] = []
+
+    def flaky(perf: Any, workload: auto.Workload) -> Any:
+        calls.append(perf.gpus)
+        if len(calls) == 1:
+            raise RuntimeError("out of memory")
+        return SimpleNamespace(rate=1.0 * perf.gpus)
+
+    monkeypatch.setattr(auto, "_calibrate", flaky)
+    pending = desired_state(_body(SPEC), wait=False)
+    assert isinstance(pending, Pending)
+    futures.wait(pending.calibrations)
+    assert any(f.exception() is not None for f in pending.calibrations)
+    while isinstance(outcome := desired_state(_body(SPEC), wait=False), Pending):
+        futures.wait(outcome.calibrations)
+    assert isinstance(outcome, Desired) and len(calls) == 3  # the failed one once more
     _restart()
