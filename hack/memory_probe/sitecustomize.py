@@ -8,7 +8,8 @@ Every 45 s the operator process counts the decoded Kubernetes objects it still h
 with metadata.resourceVersion), by kind, and for a sample of them the chain of referrers
 that keeps them alive; each report goes to /tmp/lmscale-memory-probe/<pid>-<n>.txt.
 LMSCALE_PROBE_TRIM_SECONDS=N also returns the allocator's free memory to the system every
-N s (glibc malloc_trim), to tell memory held from memory kept by the allocator.
+N s (glibc malloc_trim), to tell memory held from memory kept by the allocator. With
+PYTHONTRACEMALLOC=8 each report also lists the largest sites of live allocations.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import random
 import sys
 import threading
 import time
+import tracemalloc
 import types
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,16 @@ def report(n: int) -> None:
     for o in random.Random(1).sample(full, min(12, len(full))):
         lines += ["", f"{o.get('kind')} {o['metadata'].get('name')}"]
         lines += [f"   <- {h}" for h in _holders(o, {id(objects), id(full)})]
+    types_held = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+    lines += ["", "objects the collector tracks, by type:"]
+    lines += [f"  {name}: {count}" for name, count in types_held.most_common(30)]
+    if tracemalloc.is_tracing():  # PYTHONTRACEMALLOC=N: where the live allocations were made
+        stats = tracemalloc.take_snapshot().statistics("traceback")
+        lines += ["", f"allocated and live: {sum(s.size for s in stats) / 1e6:.1f} MB; "
+                  "the largest sites:"]
+        for stat in stats[:25]:
+            lines += [f"  {stat.size / 1e6:.2f} MB in {stat.count} blocks"]
+            lines += [f"      {frame.filename}:{frame.lineno}" for frame in stat.traceback[:8]]
     (OUT / f"{os.getpid()}-{n}.txt").write_text("\n".join(lines) + "\n")
 
 

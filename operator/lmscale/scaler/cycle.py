@@ -188,6 +188,10 @@ class Scaler:
         scaled = 0
         headroom: float | None = None
         extra: dict[str, Any] = {}
+        # Asked first, whatever else holds the resource: a calibration persisted in status is
+        # adopted before anything below (the published summary) could start computing it.
+        calibrated = (isinstance(outcome, Resolved) and outcome.lmd.spec.scaling.enabled
+                      and self._calibrated(body, outcome, status))
         if isinstance(outcome, Pending):
             desired = current  # a changed spec's new degree is not chosen yet
             metrics_condition = conditions.condition(
@@ -209,7 +213,7 @@ class Scaler:
                             message=f"{current} -> {desired}: spec.replicas is {desired}",
                             now=now)
                 scaled = 1
-        elif not self._calibrated(body, outcome, status):
+        elif not calibrated:
             desired = current
             metrics_condition = conditions.condition(
                 ConditionType.METRICS_AVAILABLE, None, ConditionReason.CALIBRATING,
