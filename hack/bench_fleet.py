@@ -124,8 +124,9 @@ class Operator:
         return values
 
 
-def total(metrics: dict[str, float], prefix: str) -> float:
-    return sum(v for k, v in metrics.items() if k.split("{")[0] == prefix)
+def total(metrics: dict[str, float], name: str) -> float:
+    """The sum of the samples of `name`: a metric's name, or a name with its labels."""
+    return sum(v for k, v in metrics.items() if k == name or k.split("{")[0] == name)
 
 
 def wait_until(what: str, check: Any, timeout: float, interval: float = 0.5) -> float:
@@ -288,9 +289,12 @@ def bench_distinct(layout: Layout, count: int, logs: Path) -> dict[str, Any]:
         wait_until("every calibration", lambda: computed() >= count, 3600, interval=2)
         result["first_start_all_calibrated_seconds"] = time.monotonic() - started
         metrics = operator.metrics()
+        result["calibrations_computed"] = total(metrics, "lmscale_calibration_cpu_seconds_count")
         result["calibration_cpu_mean"] = (
             total(metrics, "lmscale_calibration_cpu_seconds_sum")
-            / max(1.0, total(metrics, "lmscale_calibration_cpu_seconds_count")))
+            / max(1.0, result["calibrations_computed"]))
+        result["first_start_cycles"] = total(metrics,
+                                             "lmscale_scaling_cycle_duration_seconds_count")
         time.sleep(2 * PERIOD)  # persisted in status
         operator.stop()
         operator.start()
@@ -346,9 +350,11 @@ def section(fleets: list[dict[str, Any]], distinct: dict[str, Any] | None) -> st
         d = distinct
         lines += ["", f"### Restart with {d['resources']} distinct specs", "",
                   f"{d['resources']} resources, each with its own SLO, so each has its own "
-                  "calibration: the first start computed them one after another in "
-                  f"{d['first_start_all_calibrated_seconds']:.0f} s "
-                  f"({d['calibration_cpu_mean']:.2f} s of CPU each on average); the "
+                  "`gpusPerReplica: auto` choice and target: the first start computed "
+                  f"{d['calibrations_computed']:.0f} calibrations one after another in the "
+                  f"background in {d['first_start_all_calibrated_seconds']:.0f} s "
+                  f"({d['calibration_cpu_mean']:.2f} s of CPU each on average), while the "
+                  f"scaler ran {d['first_start_cycles']:.0f} cycles; the "
                   "restarted operator read them back from status "
                   f"({d['restart_persisted']:.0f} persisted, {d['restart_computed']:.0f} "
                   f"computed) and had decided for all {d['resources']} "

@@ -67,7 +67,8 @@ class OperatorMetrics:
         )
         self.calibration_cpu_seconds = Histogram(
             f"{PREFIX}_calibration_cpu_seconds",
-            "CPU time of one calibration computed on the engine model.",
+            "CPU time of one calibration computed on the engine model (a policy target or a "
+            "candidate of a gpusPerReplica: auto choice).",
             buckets=(0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0),
             registry=r,
         )
@@ -120,10 +121,11 @@ class OperatorMetrics:
             else:
                 gauge.labels(namespace=namespace, name=name).set(value)
 
-    def record_calibration(self, source: str, seconds: float) -> None:
+    def record_calibration(self, source: str) -> None:
         self.calibrations.labels(source=source).inc()
-        if source == "computed":
-            self.calibration_cpu_seconds.observe(seconds)
+
+    def record_calibration_cpu(self, seconds: float) -> None:
+        self.calibration_cpu_seconds.observe(seconds)
 
     def record_decision(self, *, direction: str, reason: str) -> None:
         self.decisions.labels(direction=direction, reason=reason).inc()

@@ -42,7 +42,7 @@ async def lmd_reconcile(memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any) -> 
 
 
 def reconcile_now(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, reason: str,
-                  old: Any = None, **kwargs: Any) -> Pending | None:
+                  old: Any = None, retry: int = 0, **kwargs: Any) -> Pending | None:
     """Apply the children and status of `body`; what it waits on instead, if anything."""
     outcome = desired_state(body, wait=False)
     if isinstance(outcome, Pending):
@@ -59,7 +59,8 @@ def reconcile_now(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, reason:
         return None
     try:
         changes = reconcile.apply_children(memo.kube, outcome,
-                                           had_variants=reconcile.had_variants(body))
+                                           had_variants=reconcile.had_variants(body),
+                                           new=reason == kopf.Reason.CREATE and retry == 0)
         # behind the activator: the selector-less Service gets its EndpointSlice at once
         endpoints.sync_one(memo, (str(body.metadata.namespace), body.metadata.name),
                            kwargs.get("lmds_by_name"), kwargs.get("pods_by_lmd"),

@@ -13,6 +13,7 @@ from lmscale.handlers import diffbase, drift, endpoints
 from lmscale.handlers.names import CHILD_SELECTOR
 from lmscale.k8s import credentials
 from lmscale.k8s.client import Kube, make_api_client
+from lmscale.planner import auto
 from lmscale.render import activation
 from lmscale.scaler import policy_spec
 from lmscale.settings import OperatorSettings
@@ -36,6 +37,7 @@ def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
     memo.wakes_seen = {}
     memo.metrics = operator_metrics.default()
     policy_spec.observe(memo.metrics.record_calibration)
+    auto.observe(memo.metrics.record_calibration_cpu)
     memo.metrics_server = operator_metrics.start_metrics_server(config.server,
                                                                 metrics=memo.metrics)
     # Progress and the last-handled spec live in status, so the operator writes nothing

@@ -29,19 +29,22 @@ class Change:
         return f"{self.verb} {self.kind} {self.name}"
 
 
-def apply_children(kube: Kube, desired: Desired, *, had_variants: bool = False
-                   ) -> list[Change]:
+def apply_children(kube: Kube, desired: Desired, *, had_variants: bool = False,
+                   new: bool = False) -> list[Change]:
     """Apply every child that should exist and delete the optional ones that should not.
 
     `had_variants`: the resource's status shows fallback plans, so Deployments of types the
     spec no longer lists may exist (looked for only then, or while the spec lists any).
+    `new`: the resource was just created (the first try of its create handler), so it owns
+    no child yet: nothing is read before it is written and no optional child is looked
+    for, a third of the requests of a fleet applied at once.
     """
     changes: list[Change] = []
     meta = desired.lmd.metadata
     for manifest in desired.manifests:
         resource = resources.of(manifest)
         name = manifest["metadata"]["name"]
-        before = kube.get(resource, namespace=meta["namespace"], name=name)
+        before = None if new else kube.get(resource, namespace=meta["namespace"], name=name)
         after = kube.apply(manifest, field_manager=TEMPLATE_MANAGER)
         if before is None:
             changes.append(Change("created", manifest["kind"], name))
@@ -53,6 +56,8 @@ def apply_children(kube: Kube, desired: Desired, *, had_variants: bool = False
                 kube.apply(replicas, field_manager=SCALER_MANAGER)
         elif _version(before) != _version(after):
             changes.append(Change("updated", manifest["kind"], name))
+    if new:
+        return changes
     if had_variants or desired.children.variants:
         changes += _delete_unlisted_variants(kube, desired)
     for api_version, kind, name in desired.children.absent(meta["name"]):

@@ -34,6 +34,7 @@ import dataclasses
 import hashlib
 import math
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -152,6 +153,14 @@ _calibrations_lock = threading.Lock()
 _background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmscale-calibrate")
 
 
+# Told of the CPU seconds of each calibration computed (the operator's metrics).
+_observers: list[Callable[[float], None]] = []
+
+
+def observe(observer: Callable[[float], None]) -> None:
+    _observers.append(observer)
+
+
 class CalibrationPending(Exception):
     """A choice that needs calibrations still computing in the background (`wait=False`)."""
 
@@ -184,14 +193,19 @@ def _started(perf: performance.ReplicaPerformance, workload: Workload, *,
 
 def _compute(key: tuple[object, ...], future: Future[Calibration]) -> None:
     future.set_running_or_notify_cancel()
+    started = time.thread_time()
     try:
         perf, workload = key
-        future.set_result(_calibrate(perf, workload))  # type: ignore[arg-type]
+        found = _calibrate(perf, workload)  # type: ignore[arg-type]
     except BaseException as error:  # noqa: BLE001 - handed to whoever waits, and retried
         with _calibrations_lock:
             if _calibrations.get(key) is future:
                 del _calibrations[key]
         future.set_exception(error)
+        return
+    for observer in _observers:
+        observer(time.thread_time() - started)
+    future.set_result(found)
 
 
 def calibration(perf: performance.ReplicaPerformance, workload: Workload) -> Calibration:

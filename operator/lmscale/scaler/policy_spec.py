@@ -16,7 +16,6 @@ import hashlib
 import logging
 import math
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -51,9 +50,9 @@ log = logging.getLogger(__name__)
 _calibrations: dict[tuple[object, ...], Future[calibrate.Calibration]] = {}
 _calibrations_lock = threading.Lock()
 _calibrator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmscale-calibrate")
-# Told of each calibration: ("computed", seconds) or ("persisted", 0.0). The operator
-# counts them in its metrics.
-Observer = Callable[[str, float], None]
+# Told of each calibration the policy takes: "computed" or "persisted". The operator counts
+# them in its metrics (and the CPU of each computation through `auto.observe`).
+Observer = Callable[[str], None]
 _observers: list[Observer] = []
 # Bump when the calibration method changes: results persisted by an older one recompute.
 METHOD = "engine-model-2"
@@ -63,9 +62,9 @@ def observe(observer: Observer) -> None:
     _observers.append(observer)
 
 
-def _tell(source: str, seconds: float) -> None:
+def _tell(source: str) -> None:
     for observer in _observers:
-        observer(source, seconds)
+        observer(source)
 
 
 def _key(lmd: LanguageModelDeployment, plan: CapacityPlan) -> tuple[object, ...]:
@@ -83,14 +82,12 @@ def inputs_hash(lmd: LanguageModelDeployment, plan: CapacityPlan) -> str:
 
 
 def _calibrate(lmd: LanguageModelDeployment, plan: CapacityPlan) -> calibrate.Calibration:
-    started = time.process_time()
     # The one `gpusPerReplica: auto` chose with, when it did: computed once, shared.
     found = auto.calibration_started(performance.replica_performance(plan),
                                      semantic.workload(lmd.spec)).result()
-    seconds = time.process_time() - started
-    log.info("calibrated %s on %s x %s in %.2f s of CPU: %.2f in flight per replica",
-             plan.model.key, plan.gpus_per_replica, plan.gpu.key, seconds, found.target)
-    _tell("computed", seconds)
+    log.info("calibrated %s on %s x %s: %.2f in flight per replica",
+             plan.model.key, plan.gpus_per_replica, plan.gpu.key, found.target)
+    _tell("computed")
     return found
 
 
@@ -122,12 +119,12 @@ def from_status(record: Mapping[str, Any] | None, inputs: str) -> calibrate.Cali
 
 def adopt(lmd: LanguageModelDeployment, plan: CapacityPlan,
           record: Mapping[str, Any] | None, *, inputs: str | None = None) -> bool:
-    """Take a persisted calibration for these inputs as computed; True when there is one
-    (now or already)."""
+    """Take a persisted calibration for these inputs as computed; True when one is at hand
+    (now or already: one still computing is not)."""
     key = _key(lmd, plan)
     with _calibrations_lock:
         if key in _calibrations:
-            return True
+            return _calibrations[key].done()
     found = from_status(record, inputs or inputs_hash(lmd, plan))
     if found is None:
         return False
@@ -135,9 +132,9 @@ def adopt(lmd: LanguageModelDeployment, plan: CapacityPlan,
     future.set_result(found)
     with _calibrations_lock:
         if key in _calibrations:
-            return True
+            return _calibrations[key].done()
         _calibrations[key] = future
-    _tell("persisted", 0.0)
+    _tell("persisted")
     return True
 
 

@@ -22,8 +22,10 @@ class FakeKube:
         self.applied: list[tuple[str, dict[str, Any]]] = []
         self.deleted: list[str] = []
         self.listed: list[str | None] = []
+        self.read: list[str] = []
 
     def get(self, resource: Any, *, namespace: str | None, name: str) -> dict[str, Any] | None:
+        self.read.append(name)
         return None
 
     def apply(self, manifest: Mapping[str, Any], *, field_manager: str,
@@ -87,3 +89,18 @@ def test_a_deployment_of_another_owner_is_left_alone() -> None:
     reconcile.apply_children(kube, _desired(  # type: ignore[arg-type]
         {"accelerator": {"fallbacks": [{"type": "nvidia-a100-80gb"}]}}))
     assert kube.deleted == []
+
+
+def test_a_new_resource_writes_its_children_without_reading_first() -> None:
+    """Its first create: no child can be its own yet, so no GET and nothing to delete."""
+    kube = FakeKube([_owned("chat-nvidia-l40s")])
+    desired = _desired({"accelerator": {"fallbacks": [{"type": "nvidia-a100-80gb"}]}})
+    changes = reconcile.apply_children(kube, desired, new=True)  # type: ignore[arg-type]
+    assert kube.read == [] and kube.listed == [] and kube.deleted == []
+    assert [str(c) for c in changes] == [
+        f"created {m['kind']} {m['metadata']['name']}" for m in desired.manifests]
+    assert {m["metadata"]["name"]: m["spec"]["replicas"]
+            for manager, m in kube.applied if manager == SCALER_MANAGER} == {
+        "chat": 1, "chat-nvidia-a100-80gb": 0}
+    reconcile.apply_children(kube, desired)  # type: ignore[arg-type]
+    assert kube.read and kube.deleted == ["chat-nvidia-l40s"]  # any later one looks

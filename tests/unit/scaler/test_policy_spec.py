@@ -9,6 +9,7 @@ import pytest
 
 from lmscale.controller.desired import Desired, desired_state
 from lmscale.policy import MissingMetricsMode, RuleType
+from lmscale.scaler import policy_spec as policy_specs
 from lmscale.scaler.policy_spec import calibration, calibration_ready, policy_spec
 from lmscale.sim import calibrate
 
@@ -83,6 +84,8 @@ def test_readiness_never_waits_for_the_calibration_it_starts(
     assert not calibration_ready(desired.lmd, desired.plan)  # returned while it runs
     assert started.wait(timeout=30)
     assert not calibration_ready(desired.lmd, desired.plan)  # one computation, still running
+    # Nothing persisted either: the scaler's next cycle must not take it as at hand.
+    assert not policy_specs.adopt(desired.lmd, desired.plan, None)
     release.set()
     assert calibration(desired.lmd, desired.plan) is found
     assert calibration_ready(desired.lmd, desired.plan)
