@@ -68,6 +68,9 @@ class Pending:
         return (f"choosing gpusPerReplica: auto: {n} candidate degree{'s' if n > 1 else ''} "
                 "calibrating for this SLO and token mix")
 
+    def done(self) -> bool:
+        return all(f.done() for f in self.calibrations)
+
     async def wait(self) -> None:
         """Until every calibration is done (or failed: the next try computes it again)."""
         await asyncio.wait([asyncio.wrap_future(f) for f in self.calibrations])
@@ -83,9 +86,10 @@ _by_spec_lock = threading.Lock()
 def _resolution(spec: Mapping[str, Any], status: Mapping[str, Any], *, wait: bool) -> Any:
     key = json.dumps(spec, sort_keys=True, default=str)
     with _by_spec_lock:
-        if key in _by_spec:
+        kept = _by_spec.get(key)
+        if kept is not None and not (isinstance(kept, Pending) and (wait or kept.done())):
             _by_spec.move_to_end(key)
-            return _by_spec[key]
+            return kept
     parsed = parse_spec(spec)
     if isinstance(parsed, list):
         found: Any = Invalid(problems=tuple(parsed), reason=ConditionReason.INVALID_FIELD)
@@ -93,16 +97,22 @@ def _resolution(spec: Mapping[str, Any], status: Mapping[str, Any], *, wait: boo
         try:
             resolution = semantic.resolve(parsed, decided=decided_degrees(status), wait=wait)
         except auto.CalibrationPending as pending:
-            return Pending(pending.pending)  # not kept: asked again once they are done
-        if not resolution.valid or resolution.plan is None:
-            found = Invalid(problems=resolution.problems, reason=resolution.reason)
+            # kept until they are done: then asked again, and the choice is made
+            found = Pending(pending.pending)
         else:
-            found = (parsed, resolution.plan, resolution.fallback_plans)
+            found = _resolved(parsed, resolution)
     with _by_spec_lock:
         _by_spec[key] = found
+        _by_spec.move_to_end(key)
         while len(_by_spec) > _SPECS:
             _by_spec.popitem(last=False)
     return found
+
+
+def _resolved(parsed: Any, resolution: semantic.Resolution) -> Any:
+    if not resolution.valid or resolution.plan is None:
+        return Invalid(problems=resolution.problems, reason=resolution.reason)
+    return (parsed, resolution.plan, resolution.fallback_plans)
 
 
 def decided_degrees(status: Mapping[str, Any]) -> dict[str, auto.Decided]:

@@ -21,6 +21,9 @@ from lmscale.render.activation import WAKE_ANNOTATION
 Key = tuple[str, str]
 _LMD_META = ("name", "namespace", "uid", "generation", "deletionTimestamp", "creationTimestamp")
 _LMD_STATUS_SKIPPED = ("kopf", "capacityPlan")
+# Of the plan, what a `gpusPerReplica: auto` choice needs to be kept (`desired.decided_degrees`)
+_DEGREE_FIELDS = ("gpu", "gpusPerReplica", "gpusPerReplicaInputs", "gpusPerReplicaReason",
+                  "gpusPerReplicaCandidates")
 
 
 def _owner_key(body: kopf.Body) -> Key:
@@ -56,13 +59,19 @@ def split_deployments(records: Sequence[Mapping[str, Any]]
 
 def lmd_record(body: Mapping[str, Any]) -> dict[str, Any]:
     """A resource as the scaler reads it: identity, spec, and status without the plan,
-    except the persisted calibration (capacityPlan.autoscaling)."""
+    except the persisted calibration (capacityPlan.autoscaling) and `gpusPerReplica: auto`
+    choices (without them a restarted scaler would choose, and calibrate, again)."""
     meta = body.get("metadata") or {}
     status = dict(body.get("status") or {})
-    autoscaling = (status.get("capacityPlan") or {}).get("autoscaling")
+    plan = status.get("capacityPlan") or {}
     record_status = {k: v for k, v in status.items() if k not in _LMD_STATUS_SKIPPED}
-    if autoscaling:
-        record_status["capacityPlan"] = {"autoscaling": autoscaling}
+    kept_plan = _degree(plan)
+    if plan.get("fallbacks"):
+        kept_plan["fallbacks"] = [_degree(f) for f in plan["fallbacks"]]
+    if plan.get("autoscaling"):
+        kept_plan["autoscaling"] = plan["autoscaling"]
+    if kept_plan:
+        record_status["capacityPlan"] = kept_plan
     kept = {k: meta[k] for k in _LMD_META if k in meta}
     wake = (meta.get("annotations") or {}).get(WAKE_ANNOTATION)
     if wake:
@@ -70,6 +79,12 @@ def lmd_record(body: Mapping[str, Any]) -> dict[str, Any]:
     return {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"),
             "metadata": kept,
             "spec": dict(body.get("spec") or {}), "status": record_status}
+
+
+def _degree(plan: Mapping[str, Any]) -> dict[str, Any]:
+    if not plan.get("gpusPerReplicaInputs"):
+        return {}
+    return {k: plan[k] for k in _DEGREE_FIELDS if k in plan}
 
 
 @kopf.index("pods", labels={DEPLOYMENT_LABEL: kopf.PRESENT})

@@ -16,6 +16,7 @@ import pytest
 from lmscale.api.plan_status import capacity_plan_status
 from lmscale.controller import desired
 from lmscale.controller.desired import Desired, Pending, desired_state
+from lmscale.handlers.indexes import lmd_record
 from lmscale.planner import auto
 
 # Two degrees of a 1B model on an L4 are close enough that auto calibrates both.
@@ -154,3 +155,21 @@ def test_a_failed_calibration_is_computed_again(monkeypatch: pytest.MonkeyPatch)
         futures.wait(outcome.calibrations)
     assert isinstance(outcome, Desired) and len(calls) == 3  # the failed one once more
     _restart()
+
+
+@pytest.mark.calibrated
+def test_the_scalers_record_of_a_resource_keeps_its_choice(calibrations: list[object]) -> None:
+    """The scaler reads resources from a trimmed index record: after a restart it must find
+    the choice there too, or its first cycle would choose (and calibrate) again."""
+    first = desired_state(_body(SPEC))
+    status = {"capacityPlan": capacity_plan_status(first.plan.to_dict()),  # type: ignore[union-attr]
+              "observedGeneration": 1}
+    made = len(calibrations)
+    _restart()
+    record = lmd_record(_body(SPEC, status))
+    assert set(record["status"]["capacityPlan"]) <= {
+        "gpu", "gpusPerReplica", "gpusPerReplicaInputs", "gpusPerReplicaReason",
+        "gpusPerReplicaCandidates"}
+    again = desired_state(record, wait=False)
+    assert len(calibrations) == made
+    assert _choice(again) == _choice(first)
