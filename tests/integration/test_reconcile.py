@@ -99,16 +99,17 @@ def test_status_reports_plan_conditions_and_ready_pods_on_h100(
              for n in items(cluster, "", "nodes")}
     pods = items(cluster, namespace, "pods", "lmscale.dev/deployment=chat")
     assert {nodes[p["spec"]["nodeName"]] for p in pods} == {H100}
-    expected = {"created Deployment chat", "created Service chat", "created Ingress chat",
-                "created PodDisruptionBudget chat"}
+    expected = {"Deployment chat", "Service chat", "Ingress chat", "PodDisruptionBudget chat"}
 
-    def created() -> set[str]:
-        return {e["message"].split(":")[0] for e in events(cluster, namespace, reason="Created")
-                if e["involvedObject"]["kind"] == "LanguageModelDeployment"}
+    def created() -> list[set[str]]:
+        return [set(e["message"].split(":")[0].removeprefix("created ").split(", "))
+                for e in events(cluster, namespace, reason="Created")
+                if e["involvedObject"]["kind"] == "LanguageModelDeployment"]
 
-    # kopf posts Events from a queue of its own: they may come a moment after Ready
-    wait_for(lambda: expected <= created(), timeout=30,
-             message="Created events for every child")
+    # kopf posts Events from a queue of its own: they may come a moment after Ready. One
+    # Event names every child created (a fleet applied at once writes a quarter as many).
+    wait_for(lambda: any(expected <= c for c in created()), timeout=30,
+             message="one Created event naming every child")
 
 
 def test_operator_never_writes_spec(

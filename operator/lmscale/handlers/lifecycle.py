@@ -85,7 +85,9 @@ def reconcile_now(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, reason:
         kopf.event(body, type="Warning", reason="NoActivator", message=unserved)
         logger.warning("%s", unserved)
     plan = outcome.plan
-    for change in changes:
-        kopf.event(body, type="Normal", reason=change.verb.capitalize(),
-                   message=f"{change}: {plan.gpus_per_replica} x {plan.gpu.key} per replica")
+    for verb in dict.fromkeys(c.verb for c in changes):  # one Event per verb, not per child
+        children = ", ".join(f"{c.kind} {c.name}" for c in changes if c.verb == verb)
+        kopf.event(body, type="Normal", reason=verb.capitalize(),
+                   message=f"{verb} {children}: {plan.gpus_per_replica} x {plan.gpu.key} "
+                   "per replica")
     return None
