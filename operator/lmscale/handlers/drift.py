@@ -55,12 +55,14 @@ def fingerprint(body: Mapping[str, Any]) -> str:
 def contains(live: Any, wanted: Any) -> bool:
     """Whether every field of `wanted` is in `live` with the same value (pure).
 
-    The apiserver adds defaults (so `live` may hold more) and writes quantities as strings
-    (so 1 and "1" are the same value). Lists must match item for item.
+    The apiserver adds defaults (so `live` may hold more), writes quantities as strings
+    (so 1 and "1" are the same value) and leaves empty fields out (so a rendered `env: []`
+    matches no `env`). Lists must match item for item.
     """
     if isinstance(wanted, Mapping):
         return isinstance(live, Mapping) and all(
-            k in live and contains(live[k], v) for k, v in wanted.items())
+            contains(live[k], v) if k in live else v in (None, [], {})
+            for k, v in wanted.items())
     if isinstance(wanted, list):
         return (isinstance(live, list) and len(live) == len(wanted)
                 and all(contains(a, b) for a, b in zip(live, wanted, strict=True)))
