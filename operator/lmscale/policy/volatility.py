@@ -15,6 +15,9 @@ The floor is measured from the low of the last reaction time, not from the rate 
 burst is not multiplied by its own amplitude; and it never exceeds the busiest rate seen
 lately (a decaying peak, plus a tolerance band), so a rare spike cannot hold much more
 than the load ever needed.
+Nor does it hold anything while next to nothing arrives (under half a replica's rate): an
+idle resource goes down to what its rate needs (`minReplicas`, or zero) within the
+behaviour's windows, as it would without the headroom.
 
 The state is a dozen rounded numbers that change at most once a minute, and not at all
 while no requests arrive, so an idle resource's status is never rewritten for it.
@@ -130,6 +133,11 @@ def floor(
     rise = headroom(state)
     base = low(rates, now=now, span=reaction)
     if rise <= 1.0 or base is None or per_replica <= 0:
+        return 0, 0.0, rise
+    if rates[-1][1] < MIN_BASE_REPLICAS * per_replica:
+        # Next to nothing arrives: the resource is idle, and holds no capacity for a rise.
+        # (Held at the decaying peak, which decays only under load, an idle model kept its
+        # peak fleet for as long as it stayed idle.) What it learned stays for its next load.
         return 0, 0.0, rise
     # The peak decays between bursts; one tolerance band over it keeps a floor that held
     # the last burst from slipping under the next one by a replica.

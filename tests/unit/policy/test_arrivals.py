@@ -257,6 +257,32 @@ def test_an_idle_resource_learns_nothing_and_rewrites_nothing() -> None:
     assert all(n >= 1 for _, n in quiet)
 
 
+def bursts_after_quiet(t: float) -> float:
+    """2 req/s with a four-minute burst to 25 req/s every ten minutes."""
+    return 25.0 if t % 600 < 240 else 2.0
+
+
+def test_an_idle_resource_lets_go_of_the_learned_headroom() -> None:
+    """Bursts from a quiet level to the peak learned for an hour, then nothing arrives.
+
+    The learned rise is past the last edge, where the floor holds the decaying peak; but it
+    holds nothing while next to nothing arrives: the fleet goes down to `minReplicas`
+    within the scale-down window and a couple of periods, and the learned rise stays for
+    the next load. (The peak decays only under load, so the fleet stayed at the bursts'
+    peak for as long as it was idle: 13 replicas after 20 minutes without a request.)
+    """
+    policy = spec()
+    _, history = learn(policy, bursts_after_quiet, ready=2, hours=1)
+    assert volatility.headroom(history.volatility) == volatility.TOP_RISE
+    start = 3600.0
+    quiet, later = run(policy, lambda t: 0.0, ready=10, seconds=1200, history=history, start=start)
+    down = min((t for t, n in quiet if n == policy.min_replicas), default=math.inf) - start
+    window = policy.scale_down.stabilization_window_seconds
+    assert down <= window + 120, quiet[-5:]
+    assert all(n == policy.min_replicas for t, n in quiet if t - start >= down), quiet
+    assert volatility.headroom(later.volatility) == volatility.TOP_RISE
+
+
 def test_without_a_completion_rate_the_in_flight_sizing_is_kept() -> None:
     policy = spec()
     observation = Observation(spec_replicas=4, ready_replicas=4, waiting=0.0, running=120.0)
