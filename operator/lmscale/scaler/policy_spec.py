@@ -4,7 +4,8 @@ The target per replica and the load curve come from the same calibration on the 
 model that the policy benchmark uses (`lmscale.sim.calibrate`), so what `make bench`
 measures is what the operator runs. A calibration costs about a second of CPU, so it is
 computed once per distinct (plan, objectives, token mix, tolerance) in the process and
-shared, on a worker thread: the scaler asks without waiting (`calibration_ready`), so one
+shared, on the planner's background worker (`auto.calibration_started`, with the candidates
+of `gpusPerReplica: auto` choices): the scaler asks without waiting (`calibration_ready`), so one
 new resource never stalls the cycle that scales all the others. Each result is also kept
 in the resource's status with a hash of its inputs (`to_status`); a restarted or newly
 elected operator adopts it (`adopt`) instead of computing it again.
@@ -12,12 +13,13 @@ elected operator adopts it (`adopt`) instead of computing it again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 from lmscale.api import semantic
@@ -49,7 +51,6 @@ def _direction(rules: ScaleUpRules | ScaleDownRules) -> ScalingDirection:
 log = logging.getLogger(__name__)
 _calibrations: dict[tuple[object, ...], Future[calibrate.Calibration]] = {}
 _calibrations_lock = threading.Lock()
-_calibrator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmscale-calibrate")
 # Told of each calibration the policy takes: "computed" or "persisted". The operator counts
 # them in its metrics (and the CPU of each computation through `auto.observe`).
 Observer = Callable[[str], None]
@@ -81,14 +82,12 @@ def inputs_hash(lmd: LanguageModelDeployment, plan: CapacityPlan) -> str:
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
-def _calibrate(lmd: LanguageModelDeployment, plan: CapacityPlan) -> calibrate.Calibration:
-    # The one `gpusPerReplica: auto` chose with, when it did: computed once, shared.
-    found = auto.calibration_started(performance.replica_performance(plan),
-                                     semantic.workload(lmd.spec)).result()
+def _computed(plan: CapacityPlan, future: Future[calibrate.Calibration]) -> None:
+    if future.exception() is not None:
+        return
     log.info("calibrated %s on %s x %s: %.2f in flight per replica",
-             plan.model.key, plan.gpus_per_replica, plan.gpu.key, found.target)
+             plan.model.key, plan.gpus_per_replica, plan.gpu.key, future.result().target)
     _tell("computed")
-    return found
 
 
 def to_status(cal: calibrate.Calibration, inputs: str) -> dict[str, Any]:
@@ -143,9 +142,14 @@ def _calibration(lmd: LanguageModelDeployment, plan: CapacityPlan
     """The one computation for this key, started on first request."""
     key = _key(lmd, plan)
     with _calibrations_lock:
-        if key not in _calibrations:
-            _calibrations[key] = _calibrator.submit(_calibrate, lmd, plan)
-        return _calibrations[key]
+        if key in _calibrations:
+            return _calibrations[key]
+        # The one `gpusPerReplica: auto` chose with, when it did: computed once, shared.
+        started = auto.calibration_started(performance.replica_performance(plan),
+                                           semantic.workload(lmd.spec))
+        _calibrations[key] = started
+    started.add_done_callback(functools.partial(_computed, plan))
+    return started
 
 
 def calibration_ready(lmd: LanguageModelDeployment, plan: CapacityPlan) -> bool:
