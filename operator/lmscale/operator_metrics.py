@@ -110,10 +110,22 @@ class OperatorMetrics:
             registry=r,
         )
         self._objective_le: dict[tuple[str, str], str] = {}
+        # What each model's gauges were last set to: an idle fleet sets the same values every
+        # cycle, and the label lookups cost more than its decisions.
+        self._last: dict[tuple[str, str], dict[str, float | None]] = {}
+
+    def _changed(self, namespace: str, name: str, key: str, value: float | None) -> bool:
+        last = self._last.setdefault((namespace, name), {})
+        if key in last and last[key] == value:
+            return False
+        last[key] = value
+        return True
 
     def observe_model(self, namespace: str, name: str, **values: float | None) -> None:
         """Per-model gauges for the dashboard and alerts; None leaves a gauge out."""
         for key, value in values.items():
+            if not self._changed(namespace, name, key, value):
+                continue
             gauge = self.model_gauges[key]
             if value is None:
                 with contextlib.suppress(KeyError):
@@ -131,13 +143,18 @@ class OperatorMetrics:
         self.decisions.labels(direction=direction, reason=reason).inc()
 
     def set_replicas(self, namespace: str, name: str, *, desired: int, current: int) -> None:
-        self.desired_replicas.labels(namespace=namespace, name=name).set(desired)
-        self.current_replicas.labels(namespace=namespace, name=name).set(current)
+        if self._changed(namespace, name, "desired_replicas", desired):
+            self.desired_replicas.labels(namespace=namespace, name=name).set(desired)
+        if self._changed(namespace, name, "current_replicas", current):
+            self.current_replicas.labels(namespace=namespace, name=name).set(current)
 
     def set_ttft_objective(self, namespace: str, name: str, *, le: str | None) -> None:
         """Publish which TTFT bucket the error budget uses for this model (None: none)."""
-        old = self._objective_le.pop((namespace, name), None)
-        if old is not None and old != le:
+        old = self._objective_le.get((namespace, name))
+        if old == le:
+            return
+        if old is not None:
+            del self._objective_le[(namespace, name)]
             with contextlib.suppress(KeyError):
                 self.ttft_objective_bucket.remove(namespace, name, old)
         if le is not None:
@@ -149,6 +166,7 @@ class OperatorMetrics:
         for gauge in (self.desired_replicas, self.current_replicas, *self.model_gauges.values()):
             with contextlib.suppress(KeyError):
                 gauge.remove(namespace, name)
+        self._last.pop((namespace, name), None)
         self.set_ttft_objective(namespace, name, le=None)
 
     def clear_model_gauges(self) -> None:
@@ -159,6 +177,7 @@ class OperatorMetrics:
                       *self.model_gauges.values(), self.ttft_objective_bucket):
             gauge.clear()
         self._objective_le.clear()
+        self._last.clear()
 
 
 _default: OperatorMetrics | None = None

@@ -165,12 +165,13 @@ def assemble(
     grouping labels (MALFORMED), so every series in every answer is accounted for.
     """
     targets = list(dict.fromkeys(targets))
-    counts = {metric: collections.Counter[Outcome]() for metric in Metric}
+    metrics = tuple(Metric)  # iterating the enum itself costs more than the lookups
+    counts = {metric: collections.Counter[Outcome]() for metric in metrics}
     deployments: dict[Key, DeploymentMetrics] = {}
     for target in targets:
         values: dict[Metric, float | None] = {}
         missing: dict[Metric, Outcome] = {}
-        for metric in Metric:
+        for metric in metrics:
             value, outcome = _outcome_for(
                 target, metric, parsed.get(metric), statuses[metric], supported
             )

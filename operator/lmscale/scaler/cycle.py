@@ -19,7 +19,7 @@ from typing import Any
 
 from lmscale import operator_metrics, render
 from lmscale.api.plan_status import autoscaling_status
-from lmscale.api.status import Condition, ConditionReason, ConditionType
+from lmscale.api.status import ConditionReason, ConditionType
 from lmscale.controller import conditions
 from lmscale.controller.desired import Invalid, Pending, Resolved, resolve
 from lmscale.controller.pods import CAPACITY_ANNOTATION, DELETION_COST, PodInfo
@@ -29,7 +29,14 @@ from lmscale.metrics import activator, objective, promql
 from lmscale.metrics.client import PrometheusClient
 from lmscale.metrics.reader import MetricsReader
 from lmscale.metrics.results import MetricsSnapshot, Target
-from lmscale.policy import Decision, ScalingHistory, decide, fleet, volatility
+from lmscale.policy import (
+    Decision,
+    ScalingHistory,
+    ScalingPolicySpec,
+    decide,
+    fleet,
+    volatility,
+)
 from lmscale.render.activation import WAKE_ANNOTATION
 from lmscale.scaler import drain, observe, pod_load, variants
 from lmscale.scaler import policy_spec as policy_specs
@@ -68,6 +75,10 @@ class ScalerMemory:
     # Each resource's spec resolved, and the hash of its calibration inputs, by generation.
     desired: dict[tuple[str, int], Resolved | Invalid] = dataclasses.field(default_factory=dict)
     inputs: dict[tuple[str, int], str] = dataclasses.field(default_factory=dict)
+    # Once a spec's calibration is at hand: the policy's settings and the published summary
+    # (both fixed from then on; rebuilt each cycle they cost more than the decision).
+    policies: dict[tuple[str, int], ScalingPolicySpec] = dataclasses.field(default_factory=dict)
+    summaries: dict[tuple[str, int], dict[str, Any]] = dataclasses.field(default_factory=dict)
     # The scaler's part of each status as last written: the base for the next one, since
     # kopf's index may not show our own write yet when the next cycle starts.
     written: dict[Key, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -129,9 +140,14 @@ class Scaler:
                     log.exception("scaling %s/%s failed; the next cycle retries", *key)
                 return 0  # (a resource deleted while the cycle ran has nothing left to scale)
 
-        # Deciding is cheap; the apiserver round-trips are not, so they overlap.
+        def share(keys: list[Key]) -> int:
+            return sum(one(key) for key in keys)
+
+        # Deciding is cheap; the apiserver round-trips are not, so they overlap: each worker
+        # takes an equal share (one task per resource cost more than most decisions).
+        keys = list(lmds)
         with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="scaler") as pool:
-            scaled = sum(pool.map(one, list(lmds)))
+            scaled = sum(pool.map(share, [keys[i::WORKERS] for i in range(WORKERS)]))
         self._forget_deleted(lmds)
         self.memory.last_cycle = now
         elapsed = time.perf_counter() - started
@@ -147,8 +163,7 @@ class Scaler:
         return activator.read(self.prometheus, ctx, now=now.timestamp())
 
     def _desired(self, body: Mapping[str, Any]) -> Resolved | Invalid | Pending:
-        meta = body["metadata"]
-        key = (str(meta.get("uid")), int(meta.get("generation", 0)))
+        key = _spec_key(body)
         if key in self.memory.desired:
             return self.memory.desired[key]
         outcome = resolve(body, wait=False)  # one new spec never stalls the whole cycle
@@ -157,18 +172,37 @@ class Scaler:
         return outcome
 
     def _inputs(self, body: Mapping[str, Any], outcome: Resolved) -> str:
-        meta = body["metadata"]
-        key = (str(meta.get("uid")), int(meta.get("generation", 0)))
+        key = _spec_key(body)
         if key not in self.memory.inputs:
             self.memory.inputs[key] = policy_specs.inputs_hash(outcome.lmd, outcome.plan)
         return self.memory.inputs[key]
 
+    def _policy(self, body: Mapping[str, Any], outcome: Resolved) -> ScalingPolicySpec:
+        """The policy's settings; asked only once the calibration is at hand."""
+        key = _spec_key(body)
+        if key not in self.memory.policies:
+            self.memory.policies[key] = policy_spec(outcome.lmd, outcome.plan,
+                                                    activator=activator_service() is not None)
+        return self.memory.policies[key]
+
+    def _summary(self, body: Mapping[str, Any], outcome: Resolved) -> dict[str, Any] | None:
+        """`status.capacityPlan.autoscaling`; None while the calibration computes."""
+        key = _spec_key(body)
+        if key not in self.memory.summaries:
+            summary = policy_specs.autoscaling_summary(outcome.lmd, outcome.plan,
+                                                       inputs=self._inputs(body, outcome))
+            if summary is None:
+                return None
+            self.memory.summaries[key] = autoscaling_status(summary)
+        return self.memory.summaries[key]
+
     def _forget_deleted(self, lmds: Mapping[Key, Mapping[str, Any]]) -> None:
-        live = {(str(b["metadata"].get("uid")), int(b["metadata"].get("generation", 0)))
-                for b in lmds.values()}
+        live = {_spec_key(b) for b in lmds.values()}
         for generation in [g for g in self.memory.desired if g not in live]:
             del self.memory.desired[generation]
             self.memory.inputs.pop(generation, None)
+            self.memory.policies.pop(generation, None)
+            self.memory.summaries.pop(generation, None)
         for key in [k for k in self.memory.written if k not in lmds]:
             del self.memory.written[key]
             self.memory.histories.pop(key, None)
@@ -224,15 +258,15 @@ class Scaler:
             moves: list[tuple[str, int, int]] = []  # (Deployment, from, to), fleets only
             if outcome.fallback_plans:
                 decision, fallback_after, moves, extra["fleet"] = self._decide_fleet(
-                    key, outcome, status, deployment, variant_records, pods,
+                    key, body, outcome, status, deployment, variant_records, pods,
                     snapshot.get(*key), now, front=front, wake=_wake_time(body))
                 current = sum(before for _, before, _ in moves)
                 desired = sum(after for _, _, after in moves)
                 changed = any(before != after for _, before, after in moves)
             else:
-                decision, fallback_after = self._decide(key, outcome, status, current, pods,
-                                                        snapshot.get(*key), now, front=front,
-                                                        wake=_wake_time(body))
+                decision, fallback_after = self._decide(
+                    key, body, outcome, status, current, pods, snapshot.get(*key), now,
+                    front=front, wake=_wake_time(body))
                 desired = decision.replicas
                 changed = desired != current
             headroom = volatility.headroom(decision.history.volatility)
@@ -284,10 +318,9 @@ class Scaler:
             minimum_available=conditions.minimum_available(spec, desired))
         self.metrics.set_replicas(*key, desired=desired, current=current)
         if isinstance(outcome, Resolved) and outcome.lmd.spec.scaling.enabled:
-            summary = policy_specs.autoscaling_summary(
-                outcome.lmd, outcome.plan, inputs=self._inputs(body, outcome))
+            summary = self._summary(body, outcome)
             if summary is not None:
-                extra["capacityPlan"] = {"autoscaling": autoscaling_status(summary)}
+                extra["capacityPlan"] = {"autoscaling": summary}
             elif "capacityPlan" in previous:
                 extra["capacityPlan"] = previous["capacityPlan"]  # kept while recomputing
         observed = extra.get("metrics") or {}
@@ -310,7 +343,7 @@ class Scaler:
             "readyReplicas": workload.ready_replicas,
             "desiredReplicas": desired,
             "conditions": reconcile.conditions_json(
-                [Condition.model_validate(c) for c in previous.get("conditions") or []],
+                previous.get("conditions") or [],
                 [*conditions.workload_conditions(workload, now=now), metrics_condition]),
             **{k: previous[k] for k in ("lastScaleTime", "lastScaleReason") if k in previous},
             **extra,
@@ -334,13 +367,13 @@ class Scaler:
             return policy_specs.weights_ready(lmd, [plan, *outcome.fallback_plans])
         return ready
 
-    def _decide(self, key: Key, desired: Resolved, status: Mapping[str, Any], current: int,
-                pods: list[PodInfo], values: Any, now: datetime, *,
+    def _decide(self, key: Key, body: Mapping[str, Any], desired: Resolved,
+                status: Mapping[str, Any], current: int, pods: list[PodInfo], values: Any,
+                now: datetime, *,
                 front: activator.FrontDoor | None = None, wake: float | None = None
                 ) -> tuple[Decision, int]:
         """The decision, and after how many missing cycles the policy falls back."""
-        spec = policy_spec(desired.lmd, desired.plan,
-                           activator=activator_service() is not None)
+        spec = self._policy(body, desired)
         live = self.memory.live.get(key)
         stored = status.get("scaling")
         if live is not None:
@@ -354,7 +387,8 @@ class Scaler:
                                    wake_requested_at=wake)
         return decide(spec, seen, history, now=now.timestamp()), spec.fallback_after_cycles
 
-    def _decide_fleet(self, key: Key, desired: Resolved, status: Mapping[str, Any],
+    def _decide_fleet(self, key: Key, body: Mapping[str, Any], desired: Resolved,
+                      status: Mapping[str, Any],
                       deployment: Mapping[str, Any] | None,
                       variant_records: Mapping[str, Mapping[str, Any]], pods: list[PodInfo],
                       values: Any, now: datetime, *, front: activator.FrontDoor | None = None,
@@ -369,7 +403,7 @@ class Scaler:
                                                                   variant_records),
                                  pods=pods, now=now)
                 for m in members]
-        spec = policy_spec(lmd, plan, activator=activator_service() is not None)
+        spec = self._policy(body, desired)
         self._mark_capacity(key[0], variants.capacity_marks(pods, members,
                                                             spec.target_per_replica))
         history = self._history(key, status)
@@ -463,13 +497,19 @@ class Scaler:
         before = self.memory.written.get(key)
         if before is None:
             before = _scalers_part(body.get("status") or {}, status)
-        if _without_reading_time(before) == _without_reading_time(status):
+        if _unchanged(before, status):
             self.memory.written[key] = status
             return
         if "metrics" in status:
             status["metrics"]["observedAt"] = now.isoformat().replace("+00:00", "Z")
         reconcile.write_workload_status(self.kube, body, status)
         self.memory.written[key] = status
+
+
+def _spec_key(body: Mapping[str, Any]) -> tuple[str, int]:
+    """A resource's spec as it stands: (uid, generation)."""
+    meta = body["metadata"]
+    return str(meta.get("uid")), int(meta.get("generation", 0))
 
 
 def _awaiting_reconcile(body: Mapping[str, Any], now: datetime) -> bool:
@@ -545,7 +585,18 @@ def _load_values(history: ScalingHistory) -> tuple[float, ...]:
             mean([n for _, n, _ in history.arrivals]), mean([r for _, _, r in history.arrivals]))
 
 
-def _without_reading_time(status: Mapping[str, Any]) -> str:
-    """A status as JSON, minus when the metrics were read (that alone is no reason to write)."""
+def _unchanged(before: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether `new` differs from `before` only in when the metrics were read (that alone
+    is no reason to write). Compared as values first; as JSON only when they differ, since
+    after a restart `before` is parsed JSON and `new` may hold what JSON writes as text."""
+    a, b = _without_reading_time(before), _without_reading_time(new)
+    return a == b or _json(a) == _json(b)
+
+
+def _without_reading_time(status: Mapping[str, Any]) -> dict[str, Any]:
     metrics = {k: v for k, v in (status.get("metrics") or {}).items() if k != "observedAt"}
-    return json.dumps({**status, "metrics": metrics}, sort_keys=True, default=str)
+    return {**status, "metrics": metrics}
+
+
+def _json(status: Mapping[str, Any]) -> str:
+    return json.dumps(status, sort_keys=True, default=str)

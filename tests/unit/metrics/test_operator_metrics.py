@@ -103,3 +103,29 @@ def test_ttft_objective_bucket_follows_the_slo(metrics: operator_metrics.Operato
     assert value(metrics, info, namespace="team-a", name="chat", le="1.0") == 1
     metrics.forget("team-a", "chat")
     assert value(metrics, info, namespace="team-a", name="chat", le="1.0") is None
+
+
+def test_gauges_set_again_after_a_forget_or_a_clear(
+    metrics: operator_metrics.OperatorMetrics,
+) -> None:
+    """Unchanged values are not set again; a resource forgotten, or all gauges cleared,
+    reports again on its next cycle, and a value gone to None leaves its gauge out."""
+    ready = "lmscale_ready_replicas"
+    for _ in range(2):
+        metrics.set_replicas("team-a", "chat", desired=4, current=2)
+        metrics.observe_model("team-a", "chat", ready_replicas=2, observed_waiting_requests=3)
+    metrics.clear_model_gauges()
+    metrics.set_replicas("team-a", "chat", desired=4, current=2)
+    metrics.observe_model("team-a", "chat", ready_replicas=2, observed_waiting_requests=3)
+    assert value(metrics, "lmscale_desired_replicas", namespace="team-a", name="chat") == 4
+    assert value(metrics, ready, namespace="team-a", name="chat") == 2
+    metrics.forget("team-a", "chat")
+    metrics.observe_model("team-a", "chat", ready_replicas=2, observed_waiting_requests=None)
+    assert value(metrics, ready, namespace="team-a", name="chat") == 2
+    assert value(metrics, "lmscale_observed_waiting_requests", namespace="team-a",
+                 name="chat") is None
+    metrics.set_ttft_objective("team-a", "chat", le="0.5")
+    metrics.clear_model_gauges()
+    metrics.set_ttft_objective("team-a", "chat", le="0.5")
+    assert value(metrics, "lmscale_slo_ttft_bucket_info", namespace="team-a", name="chat",
+                 le="0.5") == 1
