@@ -1,4 +1,4 @@
-"""Wait until kopf's indexes hold what the apiserver lists (client-go's WaitForCacheSync)."""
+"""Wait until the indexes hold what the apiserver lists (client-go's WaitForCacheSync)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import kopf
 
+from lmscale.handlers.indexes import Index
 from lmscale.handlers.names import CHILD_SELECTOR
 from lmscale.k8s import resources
 from lmscale.k8s.client import Kube
@@ -26,13 +27,12 @@ def _listed(kube: Kube, settings: OperatorSettings) -> dict[str, int]:
             for name, (resource, selector) in _KINDS.items()}
 
 
-def _indexed(indexes: Mapping[str, kopf.Index[Any, Any]]) -> dict[str, int]:
-    return {name: sum(len(store) for store in index.values())
-            for name, index in indexes.items()}
+def _indexed(indexes: Mapping[str, Index[Any, Any]]) -> dict[str, int]:
+    return {name: index.objects() for name, index in indexes.items()}
 
 
 async def wait_synced(kube: Kube, settings: OperatorSettings,
-                      indexes: Mapping[str, kopf.Index[Any, Any]], *, timeout: float,
+                      indexes: Mapping[str, Index[Any, Any]], *, timeout: float,
                       logger: kopf.Logger) -> bool:
     """True once every index holds at least as many objects as were listed at the start."""
     deadline = time.monotonic() + timeout

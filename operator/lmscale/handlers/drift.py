@@ -11,6 +11,9 @@ manifest (every field lmscale sets must be there with its value).
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import hashlib
 import json
 import threading
@@ -116,14 +119,17 @@ def _rendered(desired: Desired, kind: str, name: str) -> Mapping[str, Any] | Non
                  if m["kind"] == kind and m["metadata"]["name"] == name), None)
 
 
-def child_event(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo,
-                logger: kopf.Logger, lmds_by_name: kopf.Index[tuple[str, str], Any],
-                **_: Any) -> None:
+async def child_event(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo,
+                      logger: kopf.Logger, **_: Any) -> None:
+    """On the event loop, since nearly every event is a status move or a listing, told
+    apart without work; only a changed child goes to a handler thread to be compared with
+    its rendering (and restored). A thread hop per event held every child's event behind
+    the reconciles (a restart's listing of 3,000 children, a creation burst's updates)."""
     owner = _owner_name(body)
     if owner is None or event["type"] not in ("MODIFIED", "DELETED"):
         return
     namespace, kind, name = str(body.metadata.namespace), str(body.get("kind")), body.metadata.name
-    seen, cache = shared_state(memo)
+    seen = shared_state(memo)[0]
     key = (kind, namespace, name)
     if event["type"] == "MODIFIED":
         now = fingerprint(body)
@@ -132,14 +138,22 @@ def child_event(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo,
         seen[key] = now
     else:
         seen.pop(key, None)
-    parents = list(lmds_by_name.get((namespace, owner), ()))
+    parents = memo.indexes.lmds.get((namespace, owner), ())
     if not parents or parents[-1]["metadata"].get("deletionTimestamp"):
         return  # the owner is going: garbage collection removes the children
-    outcome = cache.of(parents[-1])
+    restore = functools.partial(contextvars.copy_context().run, _restore, event["type"], body,
+                                parents[-1], memo, logger)  # kopf.event needs the context
+    await asyncio.get_running_loop().run_in_executor(memo.get("executor"), restore)
+
+
+def _restore(event_type: str, body: kopf.Body, parent: Any, memo: kopf.Memo,
+             logger: kopf.Logger) -> None:
+    """Apply the resource's children if `body` is gone or lost what lmscale rendered."""
+    outcome = shared_state(memo)[1].of(parent)
     if not isinstance(outcome, Desired):
         return
-    if event["type"] == "MODIFIED":
-        rendered = _rendered(outcome, kind, name)
+    if event_type == "MODIFIED":
+        rendered = _rendered(outcome, str(body.get("kind")), body.metadata.name)
         if rendered is None or contains(body, rendered):
             return  # lmscale's own write (replicas), or nothing of ours was touched
     try:
@@ -148,7 +162,6 @@ def child_event(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo,
         if namespace_gone(error):
             return
         raise
-    parent = parents[-1]
     for change in changes:
         logger.info("drift corrected: %s", change)
         kopf.event(parent, type="Normal", reason="DriftCorrected",

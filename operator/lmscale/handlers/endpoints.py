@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import kopf
@@ -21,6 +21,7 @@ import kopf
 from lmscale import render, settings
 from lmscale.controller.desired import Resolved, resolve
 from lmscale.controller.pods import PodInfo
+from lmscale.handlers.indexes import Index, Indexes, keep
 from lmscale.handlers.names import DEPLOYMENT_LABEL
 from lmscale.k8s.client import TEMPLATE_MANAGER, ApiException, Kube, namespace_gone
 from lmscale.render import activation
@@ -37,10 +38,8 @@ def slices_written(memo: kopf.Memo) -> dict[Key, str]:
     return memo.endpoint_slices  # type: ignore[no-any-return]
 
 
-def activator_of(index: kopf.Index[str, Any] | None) -> activation.Activator:
+def activator_of(index: Index[str, Any]) -> activation.Activator:
     """The activator's Ready endpoints, from the index of its Service's slices."""
-    if index is None:
-        return activation.Activator()
     return activation.activator_from_slices(list(index.get(ACTIVATOR_KEY, ())))
 
 
@@ -86,43 +85,36 @@ def sync_all(memo: kopf.Memo, lmds: Mapping[Key, Mapping[str, Any]],
                for key, record in lmds.items())
 
 
-def sync_one(memo: kopf.Memo, key: Key, lmds_by_name: kopf.Index[Key, Any] | None,
-             pods_by_lmd: kopf.Index[Key, PodInfo] | None,
-             activator_slices: kopf.Index[str, Any] | None) -> None:
-    if settings.activator_service() is None or lmds_by_name is None:
+def sync_one(memo: kopf.Memo, key: Key) -> None:
+    """One model's slice, from the indexes once they hold what exists: before that, a pod
+    not listed yet would be left out of its slice (the scaling loop's repair pass, which
+    starts once they do, writes it then)."""
+    index: Indexes = memo.indexes
+    if settings.activator_service() is None or not index.synced.is_set():
         return
-    records = list(lmds_by_name.get(key, ()))
+    records = index.lmds.get(key, ())
     if not records:
         return
-    pods = list(pods_by_lmd.get(key, ())) if pods_by_lmd is not None else []
-    sync(memo.kube, slices_written(memo), records[-1], pods, activator_of(activator_slices))
+    sync(memo.kube, slices_written(memo), records[-1], list(index.pods.get(key, ())),
+         activator_of(index.activator_slices))
 
 
-def _each(index: kopf.Index[Key, Any]) -> Iterable[Key]:
-    return list(index.keys())
+def pod_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    sync_one(memo, (str(body.metadata.namespace), body.metadata.labels[DEPLOYMENT_LABEL]))
 
 
-def pod_changed(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    key = (str(body.metadata.namespace), body.metadata.labels[DEPLOYMENT_LABEL])
-    sync_one(memo, key, kwargs.get("lmds_by_name"), kwargs.get("pods_by_lmd"),
-             kwargs.get("activator_slices"))
-
-
-def activator_changed(memo: kopf.Memo, **kwargs: Any) -> None:
-    lmds, pods = kwargs.get("lmds_by_name"), kwargs.get("pods_by_lmd")
-    if lmds is None:
-        return
-    for key in _each(lmds):
+def activator_changed(memo: kopf.Memo, **_: Any) -> None:
+    for key in list(memo.indexes.lmds):
         try:
-            sync_one(memo, key, lmds, pods, kwargs.get("activator_slices"))
+            sync_one(memo, key)
         except ApiException as error:  # one model must not stop the rest
             log.warning("EndpointSlice of %s/%s not written (the next cycle retries): %s",
                         *key, error)
 
 
-def activator_slice(body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
-    return {ACTIVATOR_KEY: {"ports": list(body.get("ports") or []),
-                            "endpoints": list(body.get("endpoints") or [])}}
+def activator_slice(body: kopf.Body) -> dict[str, Any]:
+    return {"ports": list(body.get("ports") or []),
+            "endpoints": list(body.get("endpoints") or [])}
 
 
 def register(service: tuple[str, str] | None) -> None:
@@ -135,8 +127,9 @@ def register(service: tuple[str, str] | None) -> None:
         return (body.metadata.namespace == namespace
                 and body.metadata.labels.get(activation.SERVICE_NAME_LABEL) == name)
 
-    kopf.index("discovery.k8s.io", "v1", "endpointslices", id="activator_slices",
-               when=is_activators)(activator_slice)
+    kopf.on.event("discovery.k8s.io", "v1", "endpointslices", id="activator_slices",
+                  when=is_activators)(
+        keep(lambda i: i.activator_slices, lambda _: ACTIVATOR_KEY, activator_slice))
     kopf.on.event("discovery.k8s.io", "v1", "endpointslices", id="activator_changed",
                   when=is_activators)(activator_changed)
     kopf.on.event("pods", id="model_pod_changed",

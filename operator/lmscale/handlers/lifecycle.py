@@ -62,9 +62,7 @@ def reconcile_now(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, reason:
                                            had_variants=reconcile.had_variants(body),
                                            new=reason == kopf.Reason.CREATE and retry == 0)
         # behind the activator: the selector-less Service gets its EndpointSlice at once
-        endpoints.sync_one(memo, (str(body.metadata.namespace), body.metadata.name),
-                           kwargs.get("lmds_by_name"), kwargs.get("pods_by_lmd"),
-                           kwargs.get("activator_slices"))
+        endpoints.sync_one(memo, (str(body.metadata.namespace), body.metadata.name))
         # The calibrated target (capacityPlan.autoscaling) is the scaler's to write: a
         # calibration never runs, nor is waited for, on a handler thread.
         reconcile.write_spec_status(memo.kube, body, outcome, now=now, handled=handled)

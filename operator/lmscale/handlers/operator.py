@@ -9,7 +9,7 @@ import kopf
 
 from lmscale import operator_metrics
 from lmscale import settings as lmscale_settings
-from lmscale.handlers import diffbase, drift, endpoints
+from lmscale.handlers import diffbase, drift, endpoints, indexes
 from lmscale.handlers.names import CHILD_SELECTOR
 from lmscale.k8s import credentials
 from lmscale.k8s.client import Kube, make_api_client
@@ -32,6 +32,7 @@ def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
     # kopf gives each object a shallow copy of this memo when it first sees it: state that
     # handlers share must exist here, or every object grows its own (a rendered copy of its
     # owner's children per child object: 0.7 MB per resource).
+    memo.indexes = indexes.Indexes()
     drift.shared_state(memo)
     endpoints.slices_written(memo)
     memo.wakes_seen = {}

@@ -16,7 +16,6 @@ from typing import Any
 
 import kopf
 
-from lmscale.controller.pods import PodInfo
 from lmscale.handlers import caches, endpoints, indexes
 from lmscale.handlers.names import LMD
 from lmscale.k8s import events
@@ -24,10 +23,7 @@ from lmscale.metrics.client import PrometheusClient
 from lmscale.metrics.reader import MetricsReader
 from lmscale.render.activation import WAKE_ANNOTATION
 from lmscale.scaler.cycle import Scaler
-
-
-def _snapshot(index: kopf.Index[Any, Any]) -> dict[Any, Any]:
-    return {key: list(store) for key, store in index.items()}
+from lmscale.settings import activator_service
 
 
 async def _next_cycle(memo: kopf.Memo, seconds: float) -> None:
@@ -46,17 +42,11 @@ def _leading(memo: kopf.Memo) -> bool:
     return leader is None or bool(leader.is_leader())
 
 
-@kopf.on.startup()  # type: ignore[arg-type]  # indexes come by name
-async def start_scaling_loop(memo: kopf.Memo, logger: kopf.Logger,
-                             lmds_by_name: kopf.Index[tuple[str, str], Any],
-                             deployments_by_lmd: kopf.Index[tuple[str, str], Any],
-                             pods_by_lmd: kopf.Index[tuple[str, str], PodInfo],
-                             **kwargs: Any) -> None:
+@kopf.on.startup()
+async def start_scaling_loop(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     memo.wake = asyncio.Event()
-    memo.scaling_task = asyncio.create_task(
-        scaling_loop(memo, logger, lmds_by_name, deployments_by_lmd, pods_by_lmd,
-                     activator_slices=kwargs.get("activator_slices")),
-        name="lmscale scaling loop")
+    memo.scaling_task = asyncio.create_task(scaling_loop(memo, logger, memo.indexes),
+                                            name="lmscale scaling loop")
 
 
 @kopf.on.event(*LMD, annotations={WAKE_ANNOTATION: kopf.PRESENT})
@@ -81,11 +71,7 @@ async def stop_scaling_loop(memo: kopf.Memo, **_: Any) -> None:
             await asyncio.wait_for(task, timeout=2.0)
 
 
-async def scaling_loop(memo: kopf.Memo, logger: kopf.Logger,
-                       lmds_by_name: kopf.Index[tuple[str, str], Any],
-                       deployments_by_lmd: kopf.Index[tuple[str, str], Any],
-                       pods_by_lmd: kopf.Index[tuple[str, str], PodInfo], *,
-                       activator_slices: kopf.Index[str, Any] | None = None) -> None:
+async def scaling_loop(memo: kopf.Memo, logger: kopf.Logger, index: indexes.Indexes) -> None:
     settings = memo.settings
     scaler = Scaler(
         kube=memo.kube, reader=MetricsReader.from_settings(settings, metrics=memo.metrics),
@@ -96,10 +82,11 @@ async def scaling_loop(memo: kopf.Memo, logger: kopf.Logger,
     period = settings.scaler.period_seconds
     # Decide only once the watches have listed what exists: a pod index still filling
     # would read as missing replicas and scale up for nothing.
-    await caches.wait_synced(memo.kube, settings, {"lmds": lmds_by_name,
-                                                  "deployments": deployments_by_lmd,
-                                                  "pods": pods_by_lmd},
+    await caches.wait_synced(memo.kube, settings, {"lmds": index.lmds,
+                                                  "deployments": index.deployments,
+                                                  "pods": index.pods},
                              timeout=max(30.0, 3 * period), logger=logger)
+    index.synced.set()
     logger.info("scaling loop started: every %.0f s", period)
     try:
         while True:
@@ -107,21 +94,21 @@ async def scaling_loop(memo: kopf.Memo, logger: kopf.Logger,
                 logger.warning("not leading any more: the scaling loop stops")
                 return
             started = time.monotonic()
-            lmds = {k: v[-1] for k, v in _snapshot(lmds_by_name).items()}
+            lmds = {k: v[-1] for k, v in index.lmds.snapshot().items()}
             split = {k: indexes.split_deployments(v)
-                     for k, v in _snapshot(deployments_by_lmd).items()}
+                     for k, v in index.deployments.snapshot().items()}
             deployments = {k: p for k, (p, _) in split.items() if p is not None}
             variants = {k: f for k, (_, f) in split.items() if f}
-            pods = _snapshot(pods_by_lmd)
+            pods = index.pods.snapshot()
             report = await asyncio.to_thread(scaler.run_cycle, lmds=lmds,
                                              deployments=deployments, pods=pods,
                                              variant_deployments=variants,
                                              may_act=lambda: _leading(memo))
             memo.last_cycle_at = time.time()
             logger.debug("cycle: %s", report)
-            if activator_slices is not None:  # the repair pass of handlers.endpoints
+            if activator_service() is not None:  # the repair pass of handlers.endpoints
                 await asyncio.to_thread(endpoints.sync_all, memo, lmds, pods,
-                                        endpoints.activator_of(activator_slices))
+                                        endpoints.activator_of(index.activator_slices))
             await _next_cycle(memo, max(0.0, period - (time.monotonic() - started)))
     finally:
         # Leadership lost or shutting down: stop exporting per-model gauges, so the
