@@ -29,6 +29,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from lmscale.policy.spec import DEFAULT_TOLERANCE
+from lmscale.sim import probe
 from lmscale.sim.engine import ReplicaEngine, StepModel
 from lmscale.sim.request import CompletedRequest, Request
 from lmscale.sim.results import Slo
@@ -44,7 +45,10 @@ MAX_RATE = 1e4
 # Lighter loads measured for the load curve only, as fractions of the band top, each on a
 # run long enough for its in-flight count to settle (the busier, the longer the fill-up).
 # (The busiest point below the top is the full state at top / (1 + tolerance).)
-CURVE_POINTS = ((0.25, 3000), (0.5, 3000), (0.7, 6000))
+CURVE_POINTS = ((0.25, 2000), (0.5, 2000), (0.7, 4000))
+# The state at the tolerance band's middle, for its TTFT p95 and the curve: busier than
+# the curve's points, so a longer run.
+EXPECTED_REQUESTS = 8000
 # Bisection steps of the reference search: 1/128 of the bracket.
 ROUNDS = 7
 STEADY_SHARE = 0.5
@@ -202,7 +206,13 @@ def calibrate(
 
 
 class _Search:
-    """The states measured so far and the two loss rules, for one calibration."""
+    """The probes run so far and the two loss rules, for one calibration.
+
+    A probe is `probe.Probe`: the reference's steps at about twice the speed. A verdict
+    only needs to know which side of a floor a rate lies, so a probe that falls below it
+    stops there (exactly: its misses already exceed what the floor allows) and reports the
+    attainment of the requests it finished, enough to place the next step.
+    """
 
     def __init__(self, perf: StepModel, lengths: Sequence[tuple[int, int]], *, slo: Slo,
                  goal: float, tolerance: float, seed: int) -> None:
@@ -214,13 +224,36 @@ class _Search:
         # one tolerance band past it.
         self.steady_floor = idle.attainment - STEADY_SHARE * budget
         self.band_floor = idle.attainment - budget
+        self.idle = idle.attainment
         self.seen: dict[float, SteadyState] = {IDLE_RATE: idle}
+        self.draws = probe.Draws.make(lengths, requests=SAMPLE_REQUESTS, seed=seed)
+        self.probes: dict[tuple[float, int], probe.Probe] = {}
+        self.attainments: dict[float, float] = {IDLE_RATE: idle.attainment}
 
-    def at(self, rate: float) -> SteadyState:
-        if rate not in self.seen:
-            self.seen[rate] = steady_state(self.perf, self.lengths, rate=rate, slo=self.slo,
-                                           seed=self.seed)
-        return self.seen[rate]
+    def _probe(self, rate: float, requests: int) -> probe.Probe:
+        if (rate, requests) not in self.probes:
+            self.probes[rate, requests] = probe.Probe(
+                self.perf, self.draws, rate=rate, ttft_limit=self.slo.ttft_seconds,
+                tpot_limit=self.slo.tpot_seconds, replicas=FLEET, requests=requests)
+        return self.probes[rate, requests]
+
+    def at(self, rate: float, requests: int = SAMPLE_REQUESTS) -> SteadyState:
+        """The whole state at `rate`: the reference's own figures."""
+        outcome = self._probe(rate, requests).finish()
+        state = SteadyState(outcome.attainment, outcome.in_flight, outcome.ttft_p95)
+        if requests == SAMPLE_REQUESTS:
+            self.seen[rate] = state
+            self.attainments[rate] = state.attainment
+        return state
+
+    def carries(self, rate: float, floor: float) -> bool:
+        """Whether `rate` keeps the attainment at or above `floor` on the whole sample."""
+        outcome = self._probe(rate, SAMPLE_REQUESTS).finish(stop_below=floor)
+        if outcome.stopped:
+            self.attainments[rate] = outcome.attainment
+        else:
+            self.at(rate)
+        return outcome.attainment >= floor
 
     def band_top(self) -> float:
         """The band rule first (it binds where the engine saturates just past the top):
@@ -231,7 +264,7 @@ class _Search:
         top = past / self.band
         if top <= IDLE_RATE:
             return IDLE_RATE
-        if self.at(top).attainment >= self.steady_floor:
+        if self.carries(top, self.steady_floor):
             return top
         return self._boundary(self.steady_floor, start=top / SEARCH_STEP, below=top)
 
@@ -246,7 +279,7 @@ class _Search:
                 return IDLE_RATE
             if rate > MAX_RATE:
                 return MAX_RATE
-            if self.at(rate).attainment >= floor:
+            if self.carries(rate, floor):
                 low = rate
                 if high is None:
                     rate *= step
@@ -257,7 +290,7 @@ class _Search:
             step *= step
         while high / low > 1 + PRECISION:
             rate = self._between(low, high, floor)
-            if self.at(rate).attainment >= floor:
+            if self.carries(rate, floor):
                 low = rate
             else:
                 high = rate
@@ -268,26 +301,24 @@ class _Search:
         exponentially towards saturation), reaches the floor; kept a quarter of the bracket
         from either end, so noise cannot make it creep; the geometric middle when the low
         end loses nothing yet or the bracket is wide."""
-        idle = self.seen[IDLE_RATE].attainment
-        loss_low = idle - self.at(low).attainment
-        loss_high = idle - self.at(high).attainment
+        loss_low = self.idle - self.attainments[low]
+        loss_high = self.idle - self.attainments[high]
         middle = math.sqrt(low * high)
         if loss_low <= 0 or loss_high <= loss_low or high / low > 1.25:
             return middle
-        share = math.log((idle - floor) / loss_low) / math.log(loss_high / loss_low)
+        share = math.log((self.idle - floor) / loss_low) / math.log(loss_high / loss_low)
         span = high - low
         return low + span * min(0.75, max(0.25, share))
 
     def result(self, best_rate: float) -> Calibration:
         best = self.at(best_rate)
-        expected = self.at(best_rate / self.band)
+        expected = self.at(best_rate / self.band, EXPECTED_REQUESTS)
         self.at(best_rate * self.band)  # measured already when the band rule binds
         # The search measured only near the top; the curve also needs the light loads,
         # whose in-flight counts settle within a short run.
-        light = {best_rate * fraction: steady_state(self.perf, self.lengths,
-                                                    rate=best_rate * fraction, slo=self.slo,
-                                                    requests=requests, seed=self.seed)
+        light = {best_rate * fraction: self.at(best_rate * fraction, requests)
                  for fraction, requests in CURVE_POINTS}
+        light[best_rate / self.band] = expected
         target = max(1.0, best.in_flight / self.band)
         mean_prompt = sum(prompt for prompt, _ in self.lengths) / len(self.lengths)
         return Calibration(
