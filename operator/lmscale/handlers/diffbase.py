@@ -9,7 +9,7 @@ its status apply, and kopf's patch of it is skipped when it would write that val
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 import kopf
@@ -29,6 +29,18 @@ class ReconcilerDiffBase(kopf.StatusDiffBaseStorage):
         super().__init__(field=FIELD)
         # uid -> (generation, what the reconciler wrote), until that write is seen
         self._written: dict[str, tuple[int, str]] = {}
+
+    def build(self, *, body: kopf.Body,
+              extra_fields: Iterable[kopf.FieldSpec] | None = None) -> kopf.BodyEssence:
+        """kopf's essence, without first deep-copying what it drops at once (status, and the
+        metadata but labels and annotations): it builds one for every event of every
+        resource, and the status is most of a resource."""
+        extra = [f if isinstance(f, str) else ".".join(f or ()) for f in extra_fields or ()]
+        lean = {k: v for k, v in body.items()
+                if k != "status" or any(f.startswith("status") for f in extra)}
+        meta = body.get("metadata") or {}
+        lean["metadata"] = {k: meta[k] for k in ("labels", "annotations") if k in meta}
+        return super().build(body=kopf.Body(cast(kopf.RawBody, lean)), extra_fields=extra_fields)
 
     def encoded(self, body: Mapping[str, Any]) -> str:
         """The diff-base of `body` as kopf stores it (the spec and user metadata, as JSON)."""
