@@ -56,7 +56,7 @@ _calibrations_lock = threading.Lock()
 Observer = Callable[[str], None]
 _observers: list[Observer] = []
 # Bump when the calibration method changes: results persisted by an older one recompute.
-METHOD = "engine-model-3"  # 3: the search on the fast probe (sim.probe)
+METHOD = "engine-model-4"  # 4: candidates from a power law of the loss, judged on one rule
 
 
 def observe(observer: Observer) -> None:

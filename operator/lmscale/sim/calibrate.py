@@ -35,12 +35,23 @@ from lmscale.sim.request import CompletedRequest, Request
 from lmscale.sim.results import Slo
 
 SAMPLE_REQUESTS = 16000
-# The band top is bracketed to within this fraction (finer than the sampling noise),
-# stepping out from the first guess by SEARCH_STEP.
+# The band top is bracketed to within this fraction (finer than the sampling noise).
 PRECISION = 0.02
-SEARCH_STEP = 1.08
-# Where the search starts, as a share of the step model's saturation rate.
+# Where the search starts, as a share of the step model's saturation rate; the steady
+# rule's first guess is never below LEAST_GUESS of it.
 FIRST_GUESS = 0.85
+LEAST_GUESS = 0.1
+# The loss as a power of the rate near the band top. Where one side of a floor is not
+# measured yet: a steep exponent where the band rule is expected to bind (the engine
+# saturates: the loss jumps), a gentle one where the steady rule is (the idle latencies
+# leave little headroom, so the loss grows with any load): GENTLE_SHARE of the exponent
+# at which both rules bind at once (below it the steady one binds). Measured exponents
+# are kept within MIN_SLOPE and MAX_SLOPE; a loss under LOSS_FLOOR times less than a
+# floor allows tells little about the exponent (no loss at all would make it infinite).
+STEEP_SLOPE, GENTLE_SHARE = 15.0, 0.8
+MIN_SLOPE, MAX_SLOPE = 2.0, 60.0
+LOSS_FLOOR = 20.0
+NEAR = 1 + 4 * PRECISION
 MAX_RATE = 1e4
 # Lighter loads measured for the load curve only, as fractions of the band top, each on a
 # run long enough for its in-flight count to settle (the busier, the longer the fill-up).
@@ -139,28 +150,66 @@ def idle_state(
     replicas: int = FLEET,
     requests: int = SAMPLE_REQUESTS,
     seed: int = 0,
+    draws: probe.Draws | None = None,
+    solo: dict[tuple[int, int], tuple[float, float]] | None = None,
 ) -> SteadyState:
     """`steady_state` at `IDLE_RATE`, from each distinct length served alone once.
 
     At that rate a request arrives every few seconds at a fleet that finishes it well
     before the next one, so the least-loaded replica is always empty and each request's
     latency depends on its lengths only: the same sample, without the runs in between.
+    The figures are `_state`'s, from the same floats (`draws`: `probe.Draws` of this
+    sample, made here if not given; `solo`: the times of lengths served alone, filled in).
     """
-    solo: dict[tuple[int, int], CompletedRequest] = {}
-    steady: list[CompletedRequest] = []
-    draws = _draws(lengths, rate=IDLE_RATE, replicas=replicas, requests=requests, seed=seed)
-    for serial, (arrival, prompt, output) in enumerate(draws):
-        if serial < requests // 10:
-            continue
+    if draws is None:
+        draws = probe.Draws.make(lengths, requests=requests, seed=seed)
+    arrivals = draws.arrivals(IDLE_RATE * replicas, requests)
+    ttft_limit = math.inf if slo.ttft_seconds is None else slo.ttft_seconds
+    tpot_limit = math.inf if slo.tpot_seconds is None else slo.tpot_seconds
+    solo = {} if solo is None else solo
+    good, e2e_sum, ttfts = 0, 0.0, []
+    for serial in range(requests // 10, requests):
+        arrival, prompt, output = arrivals[serial], draws.prompts[serial], draws.outputs[serial]
         alone = solo.get((prompt, output))
         if alone is None:
-            engine = ReplicaEngine(perf)
-            engine.submit(Request(0.0, prompt, output), 0.0)
-            alone = solo[(prompt, output)] = engine.advance(math.inf)[0]
-        steady.append(CompletedRequest(Request(arrival, prompt, output),
-                                       arrival + alone.admitted_s, arrival + alone.first_token_s,
-                                       arrival + alone.finished_s))
-    return _state(steady, rate=IDLE_RATE, slo=slo)
+            alone = solo[prompt, output] = probe.solo(perf, prompt, output)
+        first, finished = arrival + alone[0], arrival + alone[1]
+        ttft = first - arrival
+        if ttft <= ttft_limit and (output <= 1 or (finished - first) / (output - 1)
+                                   <= tpot_limit):
+            good += 1
+        e2e_sum += finished - arrival
+        ttfts.append(ttft)
+    count = len(ttfts)
+    ttfts.sort()
+    return SteadyState(good / count, IDLE_RATE * (e2e_sum / count),
+                       ttfts[int(0.95 * (count - 1))])
+
+
+def headroom(perf: StepModel, draws: probe.Draws, *, slo: Slo, attainment: float,
+             requests: int = SAMPLE_REQUESTS,
+             solo: dict[tuple[int, int], tuple[float, float]] | None = None) -> float:
+    """How many times slower than alone the sample's steady requests may be served
+    before more than `1 - attainment` of them miss an objective: each objective over
+    that quantile of the idle TTFT or TPOT, the lesser (inf without objectives). `solo`:
+    times of lengths served alone, as `idle_state` keeps them."""
+    solo = {} if solo is None else solo
+    ttfts, tpots = [], []
+    for serial in range(requests // 10, requests):
+        prompt, output = draws.prompts[serial], draws.outputs[serial]
+        alone = solo.get((prompt, output))
+        if alone is None:
+            alone = solo[prompt, output] = probe.solo(perf, prompt, output)
+        ttfts.append(alone[0])
+        if output > 1:
+            tpots.append((alone[1] - alone[0]) / (output - 1))
+    found = math.inf
+    for limit, values in ((slo.ttft_seconds, ttfts), (slo.tpot_seconds, tpots)):
+        if limit is not None and values:
+            values.sort()
+            quantile = values[min(len(values) - 1, max(0, int(attainment * len(values))))]
+            found = min(found, limit / quantile if quantile > 0 else math.inf)
+    return found
 
 
 @dataclass(frozen=True)
@@ -194,9 +243,12 @@ def calibrate(
     Every verdict the result rests on is a full steady state (`steady_state`, the same
     sample as `calibrate_by_bisection`): the returned rate passes both rules there and a
     rate at most `PRECISION` busier fails one. What makes it cheap is how few states it
-    runs: the idle one from solo requests (`idle_state`), a first guess from the step
-    model's saturation rate, each rule searched on its own (one state per step, not two),
-    and steps placed where the attainment is interpolated to meet the rule.
+    runs: the idle one from solo requests (`idle_state`), first guesses from the step
+    model's saturation rate (the band rule) and from the headroom the idle latencies
+    leave (the steady rule), one state per candidate (on the rule expected to bind; the
+    other only for the last one), each candidate where a power law through the nearest
+    measured losses meets that rule, and failing states stopped as soon as enough of
+    their requests are certain to miss.
     """
     if not lengths:
         raise ValueError("calibration needs token lengths")
@@ -212,13 +264,20 @@ class _Search:
     only needs to know which side of a floor a rate lies, so a probe that falls below it
     stops there (exactly: its misses already exceed what the floor allows) and reports the
     attainment of the requests it finished, enough to place the next step.
+
+    Both rules are read off one attainment curve, so every probe informs both. Each
+    candidate band top is placed where the loss, a power of the rate through the nearest
+    measured losses, meets the rule expected to bind, and is judged on that rule alone;
+    the one the search ends on is judged on both.
     """
 
     def __init__(self, perf: StepModel, lengths: Sequence[tuple[int, int]], *, slo: Slo,
                  goal: float, tolerance: float, seed: int) -> None:
         self.perf, self.lengths, self.slo, self.seed = perf, lengths, slo, seed
         self.band = 1 + tolerance
-        idle = idle_state(perf, lengths, slo=slo, seed=seed)
+        self.draws = probe.Draws.make(lengths, requests=SAMPLE_REQUESTS, seed=seed)
+        solo: dict[tuple[int, int], tuple[float, float]] = {}
+        idle = idle_state(perf, lengths, slo=slo, seed=seed, draws=self.draws, solo=solo)
         budget = 1 - goal
         # The lowest attainment each rule accepts: in steady state (at the band top), and
         # one tolerance band past it.
@@ -226,9 +285,23 @@ class _Search:
         self.band_floor = idle.attainment - budget
         self.idle = idle.attainment
         self.seen: dict[float, SteadyState] = {IDLE_RATE: idle}
-        self.draws = probe.Draws.make(lengths, requests=SAMPLE_REQUESTS, seed=seed)
         self.probes: dict[tuple[float, int], probe.Probe] = {}
-        self.attainments: dict[float, float] = {IDLE_RATE: idle.attainment}
+        # Whole-sample attainments, exact or (for a stopped probe) of the requests it
+        # finished, which lie below the floor it stopped at.
+        self.attainments: dict[float, float] = {}
+        # First guesses, before anything is measured: the band rule binds a little below
+        # the step model's saturation rate; the steady rule where the latencies have grown
+        # by the headroom the idle ones leave, taking them to grow in proportion to the
+        # load (a guess, and a low one: batching absorbs some of it).
+        saturation = saturation_rate(perf, lengths)
+        room = headroom(perf, self.draws, slo=slo, attainment=self.steady_floor, solo=solo)
+        self.first_band = FIRST_GUESS * saturation
+        self.first_steady = saturation * max(LEAST_GUESS, room - 1)
+        # The loss grows by 1 / STEADY_SHARE from the band top to one band past it where
+        # both rules bind at once.
+        even = math.log(1 / STEADY_SHARE) / math.log(self.band) if tolerance > 0 else math.inf
+        gentle = self.first_steady < self.first_band / self.band
+        self.slope = GENTLE_SHARE * even if gentle else max(STEEP_SLOPE, 2 * even)
 
     def _probe(self, rate: float, requests: int) -> probe.Probe:
         if (rate, requests) not in self.probes:
@@ -250,65 +323,102 @@ class _Search:
         """Whether `rate` keeps the attainment at or above `floor` on the whole sample."""
         outcome = self._probe(rate, SAMPLE_REQUESTS).finish(stop_below=floor)
         if outcome.stopped:
-            self.attainments[rate] = outcome.attainment
+            if rate not in self.seen:
+                self.attainments[rate] = outcome.attainment
         else:
             self.at(rate)
         return outcome.attainment >= floor
 
-    def band_top(self) -> float:
-        """The band rule first (it binds where the engine saturates just past the top):
-        the busiest rate r with r * band within it; then the steady rule at r, searched
-        below r only if r breaks it."""
-        start = FIRST_GUESS * saturation_rate(self.perf, self.lengths)
-        past = self._boundary(self.band_floor, start=start)
-        top = past / self.band
-        if top <= IDLE_RATE:
-            return IDLE_RATE
-        if self.carries(top, self.steady_floor):
-            return top
-        return self._boundary(self.steady_floor, start=top / SEARCH_STEP, below=top)
+    def _checks(self, rate: float) -> list[tuple[float, float]]:
+        """The two verdicts a band top needs, the rule expected to bind first."""
+        checks = [(rate, self.steady_floor), (rate * self.band, self.band_floor)]
+        if self._band_crossing() / self.band < self._steady_crossing():
+            checks.reverse()
+        return checks
 
-    def _boundary(self, floor: float, *, start: float, below: float | None = None) -> float:
-        """The busiest rate measured at or above `floor`, with a rate at most `PRECISION`
-        busier measured below it (`below`: a rate known to be below it already)."""
+    def _steady_crossing(self) -> float:
+        return self._crossing(self.steady_floor, self.first_steady)
+
+    def _band_crossing(self) -> float:
+        return self._crossing(self.band_floor, self.first_band)
+
+    def _crossing(self, floor: float, first: float) -> float:
+        """Where the loss reaches what `floor` allows: a power of the rate through the
+        nearest measured losses either side of it, or from the nearest one with the
+        expected exponent (when only one side is measured, or the loss below tells
+        little about it, halfway in logs between that and the power through both)."""
+        limit = max(self.idle - floor, 1e-9)  # no loss allowed: aim just above none
+        points = sorted((rate, max(self.idle - attainment, limit / LOSS_FLOOR))
+                        for rate, attainment in self.attainments.items())
+        above = [(r, loss) for r, loss in points if loss > limit]
+        below = [(r, loss) for r, loss in points
+                 if loss <= limit and (not above or r < above[0][0])]
+        if not above and not below:
+            return first
+        if above and below:
+            (r0, l0), (r1, l1) = below[-1], above[0]
+            slope = min(MAX_SLOPE, max(MIN_SLOPE, math.log(l1 / l0) / math.log(r1 / r0)))
+            through = r0 * (limit / l0) ** (1 / slope)
+            if l0 > limit / LOSS_FLOOR:
+                return through
+            steep = r1 * (limit / l1) ** (1 / max(slope, self.slope))
+            return math.sqrt(through * steep)
+        side = below if below else above
+        slope = self.slope
+        if len(side) >= 2:
+            (r0, l0), (r1, l1) = side[-2:] if below else side[:2]
+            # Two losses closer than NEAR in rate differ mostly by noise.
+            if l1 > l0 and l0 > limit / LOSS_FLOOR and r1 / r0 >= NEAR:
+                slope = min(MAX_SLOPE, max(MIN_SLOPE, math.log(l1 / l0) / math.log(r1 / r0)))
+        rate, loss = side[-1] if below else side[0]
+        return rate * (limit / loss) ** (1 / slope)
+
+    def band_top(self) -> float:
+        """The busiest rate that passes both rules, with a rate at most `PRECISION`
+        busier that fails one. Each candidate is placed where the rules are expected to
+        bind, inside what is measured already, and judged on the binding rule only; once
+        the bracket is closed its low end is judged on the other rule too."""
+        passed: list[float] = []  # candidates the binding rule passed, rising
+        moved: list[bool] = []  # which end each candidate moved: True for the low one
         low: float | None = None
-        high = below
-        rate, step = start, SEARCH_STEP
-        while low is None or high is None:  # step out from `start`, ever further, to a bracket
+        high: float | None = None
+        out = 1 + PRECISION  # the least step out of a one-sided bracket, squared each time
+        while True:
+            if low is not None and high is not None and high / low <= 1 + PRECISION:
+                if all(self.carries(at, floor) for at, floor in self._checks(low)):
+                    return low
+                high = low
+                passed.remove(high)
+                low = max((rate for rate in passed if rate < high), default=None)
+                continue
+            guess = min(self._steady_crossing(), self._band_crossing() / self.band)
+            if low is not None and high is not None:
+                if high / low <= (1 + PRECISION) ** 2:
+                    rate = low * (1 + PRECISION)  # closes the bracket either way
+                else:
+                    if len(moved) >= 2 and moved[-1] == moved[-2]:
+                        # The same end moved twice: the power law misplaces the floor
+                        # (the loss is not one power across the bracket), so halve it.
+                        guess = math.sqrt(low * high)
+                    rate = min(high / (1 + PRECISION), max(low * (1 + PRECISION), guess))
+            elif low is not None:
+                rate = max(guess, low * out)
+                out *= out
+            elif high is not None:
+                rate = min(guess, high / out)
+                out *= out
+            else:
+                rate = guess
             if rate <= IDLE_RATE:
                 return IDLE_RATE
             if rate > MAX_RATE:
                 return MAX_RATE
-            if self.carries(rate, floor):
+            moved.append(self.carries(*self._checks(rate)[0]))
+            if moved[-1]:
                 low = rate
-                if high is None:
-                    rate *= step
+                passed = sorted([*passed, rate])
             else:
                 high = rate
-                if low is None:
-                    rate /= step
-            step *= step
-        while high / low > 1 + PRECISION:
-            rate = self._between(low, high, floor)
-            if self.carries(rate, floor):
-                low = rate
-            else:
-                high = rate
-        return low
-
-    def _between(self, low: float, high: float, floor: float) -> float:
-        """Where the loss, log-linear between the bracket's ends (it grows about
-        exponentially towards saturation), reaches the floor; kept a quarter of the bracket
-        from either end, so noise cannot make it creep; the geometric middle when the low
-        end loses nothing yet or the bracket is wide."""
-        loss_low = self.idle - self.attainments[low]
-        loss_high = self.idle - self.attainments[high]
-        middle = math.sqrt(low * high)
-        if loss_low <= 0 or loss_high <= loss_low or high / low > 1.25:
-            return middle
-        share = math.log((self.idle - floor) / loss_low) / math.log(loss_high / loss_low)
-        span = high - low
-        return low + span * min(0.75, max(0.25, share))
 
     def result(self, best_rate: float) -> Calibration:
         best = self.at(best_rate)

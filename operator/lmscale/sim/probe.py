@@ -11,12 +11,15 @@ follows, and the random draws are made once per calibration instead of once per 
 
 And a probe can stop early: given the lowest attainment a verdict accepts, it stops as
 soon as the requests already missed make that floor unreachable (an exact verdict, not a
-guess): most of the sample for a rate well past the band top, little just past it.
+guess): most of the sample for a rate well past the band top, little just past it. A
+request counts as missed as soon as that is certain: at its first token when that came
+too late, and while it still queues once it has waited longer than the TTFT objective.
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import random
 from collections import deque
@@ -78,7 +81,7 @@ class _Sample:
     """What one probe's replicas share: the requests and the times they reach."""
 
     __slots__ = ("prompts", "outputs", "arrivals", "first_token", "finished", "counts",
-                 "skip", "ttft_limit", "tpot_limit", "missed", "steady_done")
+                 "skip", "ttft_limit", "tpot_limit", "missed", "steady_started")
 
     def __init__(self, draws: Draws, arrivals: list[float], *, replicas: int,
                  ttft_limit: float, tpot_limit: float) -> None:
@@ -89,8 +92,10 @@ class _Sample:
         self.counts = [0] * replicas  # in flight per replica, what the balancer compares
         self.skip = requests // 10  # the warm-up tenth, as `steady_state` skips it
         self.ttft_limit, self.tpot_limit = ttft_limit, tpot_limit
-        self.missed = 0  # steady requests finished outside the objectives so far
-        self.steady_done = 0  # steady requests finished so far
+        # Steady requests known to miss an objective so far: TTFT at the first token,
+        # TPOT at the last.
+        self.missed = 0
+        self.steady_started = 0  # steady requests past their first token so far
 
 
 class _Replica:
@@ -229,10 +234,9 @@ class _Replica:
             sample.counts[self.index] -= 1
             sample.finished[request] = clock
             if request >= sample.skip:
-                sample.steady_done += 1
                 first = sample.first_token[request]
-                if (first - sample.arrivals[request] > sample.ttft_limit
-                        or (clock - first) / (output - 1) > sample.tpot_limit):
+                if (first - sample.arrivals[request] <= sample.ttft_limit  # else counted
+                        and (clock - first) / (output - 1) > sample.tpot_limit):
                     sample.missed += 1
 
     def _first_token(self, request: int) -> None:
@@ -243,6 +247,10 @@ class _Replica:
         if output <= 1:
             self._finish_alone(request)
             return
+        if request >= sample.skip:
+            sample.steady_started += 1
+            if self.clock - sample.arrivals[request] > sample.ttft_limit:
+                sample.missed += 1
         self.kv_decoding += prompt
         self.decode_times = None
         self.serial += 1
@@ -255,7 +263,7 @@ class _Replica:
         sample.counts[self.index] -= 1
         sample.finished[request] = self.clock
         if request >= sample.skip:
-            sample.steady_done += 1
+            sample.steady_started += 1
             if self.clock - sample.arrivals[request] > sample.ttft_limit:
                 sample.missed += 1
 
@@ -284,6 +292,7 @@ class Probe:
                               tpot_limit=math.inf if tpot_limit is None else tpot_limit)
         self.fleet = [_Replica(perf, self.sample, index) for index in range(replicas)]
         self.submitted = 0
+        self.late = 0  # `_late` at the last check, where it was counted
         self.soonest = math.inf
         self.outcome: Outcome | None = None
 
@@ -307,11 +316,42 @@ class Probe:
             if replica.next_change < soonest:
                 soonest = replica.next_change
             if (stop_below is not None and serial % CHECK_EVERY == 0
-                    and (steady - sample.missed) / steady < stop_below):
+                    and self._below(steady, stop_below)):
                 self.submitted, self.soonest = serial + 1, soonest
                 return False
         self.submitted, self.soonest = min(upto, len(arrivals)), soonest
         return True
+
+    def _below(self, steady: int, floor: float) -> bool:
+        """Whether the attainment is below `floor` whatever happens next: the requests
+        known to miss, then (when they could be enough) those `_late` for certain."""
+        missed = self.sample.missed
+        self.late = 0
+        if (steady - missed) / steady < floor:
+            return True
+        queued = sum(len(replica.waiting) + len(replica.prefilling) for replica in self.fleet)
+        if (steady - missed - queued) / steady >= floor:
+            return False
+        self.late = self._late()
+        return (steady - missed - self.late) / steady < floor
+
+    def _late(self) -> int:
+        """Steady requests that will miss the TTFT objective whatever happens next: no
+        first token yet, and already longer than the objective since they arrived at the
+        replica's clock (the first token comes at a step's end, never before it). Each
+        replica's queues are in arrival order, so the late ones come first."""
+        sample = self.sample
+        arrivals, skip, limit = sample.arrivals, sample.skip, sample.ttft_limit
+        late = 0
+        for replica in self.fleet:
+            clock = replica.clock
+            for request in itertools.chain((seq[0] for seq in replica.prefilling),
+                                           replica.waiting):
+                if clock - arrivals[request] <= limit:
+                    break
+                if request >= skip:
+                    late += 1
+        return late
 
     def finish(self, *, stop_below: float | None = None) -> Outcome:
         """The exact figures, or only the verdict once `stop_below` cannot be reached."""
@@ -319,9 +359,11 @@ class Probe:
             sample = self.sample
             steady = len(self.arrivals) - sample.skip
             if not self.extend(len(self.arrivals), stop_below=stop_below):
-                # Below the floor for sure; the share missed so far says how far.
-                return Outcome(1 - sample.missed / max(1, sample.steady_done), math.nan,
-                               math.nan, stopped=True)
+                # Below the floor for sure; the share missed so far (finished, or late
+                # for certain) says how far.
+                missed = sample.missed + self.late
+                return Outcome(1 - missed / max(1, sample.steady_started + self.late),
+                               math.nan, math.nan, stopped=True)
             for replica in self.fleet:
                 replica.run(math.inf)
             self.outcome = _outcome(sample, rate=self.rate, steady=steady)
@@ -356,3 +398,14 @@ def _outcome(sample: _Sample, *, rate: float, steady: int) -> Outcome:
                   in zip(sample.first_token[skip:], arrivals[skip:], strict=True))
     return Outcome((steady - sample.missed) / steady, rate * mean_e2e,
                    ttft[int(0.95 * (len(ttft) - 1))])
+
+
+def solo(perf: StepModel, prompt: int, output: int) -> tuple[float, float]:
+    """First-token and finish times of one request served alone from time 0: what
+    `ReplicaEngine` gives it, from the same steps."""
+    draws = Draws((0.0,), (prompt,), (output,))
+    sample = _Sample(draws, [0.0], replicas=1, ttft_limit=math.inf, tpot_limit=math.inf)
+    replica = _Replica(perf, sample, 0)
+    replica.submit(0, 0.0)
+    replica.run(math.inf)
+    return sample.first_token[0], sample.finished[0]

@@ -59,3 +59,23 @@ def test_a_stopped_probe_resumes_for_a_lower_floor() -> None:
                       tpot_limit=SLO.tpot_seconds, replicas=4, requests=1500)
     assert run.finish(stop_below=whole.attainment + 0.05).stopped
     assert run.finish(stop_below=0.0) == whole
+
+
+def test_a_late_first_token_counts_before_its_request_finishes() -> None:
+    """Long outputs under overload: TTFT misses are certain long before those requests
+    finish, so the probe stops within the first half of the sample, with the verdict of
+    the whole run."""
+    perf = LinearStep(per_sequence=0.001, max_num_seqs=8)
+    lengths = [(400, 400), (800, 600)]
+    draws = probe.Draws.make(lengths, requests=1500, seed=3)
+
+    def run() -> probe.Probe:
+        return probe.Probe(perf, draws, rate=3.0, ttft_limit=SLO.ttft_seconds,
+                           tpot_limit=SLO.tpot_seconds, replicas=4, requests=1500)
+
+    whole = run().finish()
+    early = run()
+    stopped = early.finish(stop_below=0.9)
+    assert whole.attainment < 0.9
+    assert stopped.stopped and stopped.attainment < 0.9
+    assert early.submitted <= 750
