@@ -402,7 +402,29 @@ def _outcome(sample: _Sample, *, rate: float, steady: int) -> Outcome:
 
 def solo(perf: StepModel, prompt: int, output: int) -> tuple[float, float]:
     """First-token and finish times of one request served alone from time 0: what
-    `ReplicaEngine` gives it, from the same steps."""
+    `ReplicaEngine` gives it, from the same steps and floats as `_Replica`'s: the prompt in
+    chunks of the step budget, then one decode run to the end."""
+    step, budget = perf.step_seconds, max(1, perf.max_num_batched_tokens)
+    clock, done = 0.0, 0
+    while done < prompt:
+        take = min(prompt - done, budget)
+        clock = clock + step(prefill_tokens=take, decode_seqs=0, kv_tokens=0 + done)
+        done += take
+    if output <= 1:
+        return clock, clock
+    remaining = output - 1
+    first = step(prefill_tokens=0, decode_seqs=1, kv_tokens=prompt)
+    if first <= 0 or prompt <= 0:  # runs of zero-time steps, or nothing to prefill
+        return _solo_replica(perf, prompt, output)
+    if remaining > 1:
+        last = step(prefill_tokens=0, decode_seqs=1, kv_tokens=prompt + 1 * (remaining - 1))
+        slope = (last - first) / (remaining - 1)
+        return clock, clock + (remaining * first + slope * remaining * (remaining - 1) / 2)
+    return clock, clock + 1 * first
+
+
+def _solo_replica(perf: StepModel, prompt: int, output: int) -> tuple[float, float]:
+    """`solo` on a `_Replica` itself."""
     draws = Draws((0.0,), (prompt,), (output,))
     sample = _Sample(draws, [0.0], replicas=1, ttft_limit=math.inf, tpot_limit=math.inf)
     replica = _Replica(perf, sample, 0)

@@ -79,3 +79,15 @@ def test_a_late_first_token_counts_before_its_request_finishes() -> None:
     assert whole.attainment < 0.9
     assert stopped.stopped and stopped.attainment < 0.9
     assert early.submitted <= 750
+
+
+@pytest.mark.parametrize("perf", [
+    pytest.param(LinearStep(per_sequence=0.001), id="roomy"),
+    pytest.param(LinearStep(per_sequence=0.001, per_cached_token=1e-7, max_num_seqs=8,
+                            kv_capacity_tokens=6000, max_num_batched_tokens=512),
+                 id="small-batch-and-cache"),
+])
+def test_a_request_alone_takes_the_replicas_own_times(perf: LinearStep) -> None:
+    """`solo` adds up the steps without a replica: the same floats."""
+    for prompt, output in [(1, 1), (1, 2), (300, 40), (512, 1), (513, 2), (2000, 900)]:
+        assert probe.solo(perf, prompt, output) == probe._solo_replica(perf, prompt, output)
