@@ -73,7 +73,11 @@ def report(n: int) -> None:
     lines += ["", "objects the collector tracks, by type:"]
     lines += [f"  {name}: {count}" for name, count in types_held.most_common(30)]
     if tracemalloc.is_tracing():  # PYTHONTRACEMALLOC=N: where the live allocations were made
-        stats = tracemalloc.take_snapshot().statistics("traceback")
+        snapshot = tracemalloc.take_snapshot()
+        lines += ["", "live allocations by file:"]
+        lines += [f"  {s.size / 1e6:.2f} MB in {s.count} blocks: {s.traceback[0].filename}"
+                  for s in snapshot.statistics("filename")[:20]]
+        stats = snapshot.statistics("traceback")
         lines += ["", f"allocated and live: {sum(s.size for s in stats) / 1e6:.1f} MB; "
                   "the largest sites:"]
         for stat in stats[:25]:
