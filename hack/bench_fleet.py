@@ -179,9 +179,52 @@ def apply_and_time(layout: Layout, docs: list[dict[str, Any]], kinds: list[str],
             if all(n in seen[k] for k in kinds)]
 
 
+def settle(layout: Layout, namespaces: list[str], *, quiet: float, timeout: float) -> float:
+    """Seconds until nothing in `namespaces` moved for `quiet` seconds (at most `timeout`):
+    the idle window then measures the operator, not the cluster catching up."""
+    started = time.monotonic()
+    last = versions(layout, namespaces)
+    while time.monotonic() - started < timeout:
+        time.sleep(quiet)
+        now = versions(layout, namespaces)
+        if now == last:
+            break
+        last = now
+    return time.monotonic() - started
+
+
+def statuses(layout: Layout, namespaces: list[str]) -> dict[str, dict[str, Any]]:
+    """namespace/name -> status of every resource."""
+    found: dict[str, dict[str, Any]] = {}
+    for namespace in namespaces:
+        for item in json.loads(kubectl(layout, "get", "lmd", "-n", namespace,
+                                       "-o", "json"))["items"]:
+            found[f"{namespace}/{item['metadata']['name']}"] = item.get("status") or {}
+    return found
+
+
+def moved(before: dict[str, str], after: dict[str, str],
+          before_status: dict[str, dict[str, Any]], after_status: dict[str, dict[str, Any]]
+          ) -> dict[str, int]:
+    """What the writes were: objects moved by kind, and the resources' status fields that
+    changed (a write that nothing explains is a bug to find)."""
+    counts: dict[str, int] = {}
+    for key, version in after.items():
+        if before.get(key) != version:
+            kind = key.split("/")[1]
+            counts[kind] = counts.get(kind, 0) + 1
+    for key, status in after_status.items():
+        old = before_status.get(key) or {}
+        for field in sorted({*status, *old}):
+            if status.get(field) != old.get(field):
+                counts[f"status.{field}"] = counts.get(f"status.{field}", 0) + 1
+    return counts
+
+
 def idle_window(layout: Layout, operator: Operator, namespaces: list[str],
-                seconds: float) -> dict[str, float]:
+                seconds: float) -> dict[str, Any]:
     """CPU, writes and cycle times while nothing changes, over `seconds`."""
+    before_status = statuses(layout, namespaces)
     before_versions = versions(layout, namespaces)
     before_events = lmscale_events(layout, namespaces)
     before_metrics = operator.metrics()
@@ -191,6 +234,8 @@ def idle_window(layout: Layout, operator: Operator, namespaces: list[str],
     after_metrics = operator.metrics()
     after_versions = versions(layout, namespaces)
     writes = sum(1 for k, v in after_versions.items() if before_versions.get(k) != v)
+    written = moved(before_versions, after_versions, before_status,
+                    statuses(layout, namespaces))
     events = lmscale_events(layout, namespaces) - before_events
     cycles = (total(after_metrics, "lmscale_scaling_cycle_duration_seconds_count")
               - total(before_metrics, "lmscale_scaling_cycle_duration_seconds_count"))
@@ -200,7 +245,7 @@ def idle_window(layout: Layout, operator: Operator, namespaces: list[str],
     return {"idle_cpu_per_minute": cpu / minutes, "writes_per_minute": writes / minutes,
             "events_per_minute": events / minutes,
             "steady_cycle_seconds": spent / cycles if cycles else float("nan"),
-            "objects_watched": len(after_versions)}
+            "objects_watched": len(after_versions), "written": written}
 
 
 def errors(log: Path) -> int:
@@ -246,8 +291,12 @@ def bench_fleet(layout: Layout, count: int, logs: Path, idle_seconds: float,
             kubectl(layout, "delete", "deployments", "-n", namespace, "-l",
                     "!lmscale.dev/deployment", "--wait=false")
         result["first_cycle_seconds"] = first_cycle(operator, 120)
-        # Settle: every resource calibrated, and past the missing-metrics threshold.
-        time.sleep(6 * PERIOD)
+        # Settle: every resource calibrated, past the missing-metrics threshold, and its
+        # pod started (the controllers create a large fleet's pods for minutes after its
+        # Deployments exist, and each pod that turns ready is a change the status shows).
+        time.sleep(3 * PERIOD)
+        result["settled_seconds"] = 3 * PERIOD + settle(layout, namespaces, quiet=3 * PERIOD,
+                                                        timeout=600)
         result["rss_created_mb"] = operator.rss_mb()
         result.update(idle_window(layout, operator, namespaces, idle_seconds))
         operator.stop()
@@ -325,7 +374,11 @@ def section(fleets: list[dict[str, Any]], distinct: dict[str, Any] | None) -> st
              "`kubectl apply --server-side` at once; no Prometheus series for them, so nothing "
              "scales (the idle case). Baseline: as many plain Deployments in one `kubectl "
              "apply` of the same run. Writes are objects whose resourceVersion moved (the "
-             "resources, Deployments, Services, PDBs) plus lmscale's Events.",
+             "resources, Deployments, Services, PDBs) plus lmscale's Events, counted once "
+             "nothing in the fleet's namespaces moved for three periods (the controllers "
+             "start a large fleet's pods for minutes after its Deployments exist: "
+             + ", ".join(f"{f['settled_seconds']:.0f} s at {f['resources']}" for f in fleets)
+             + ").",
              "",
              "| resources | RSS after creation | RSS after restart | idle CPU | writes/min idle "
              "(after restart) | Events/min idle | first cycle (after restart) | steady cycle "
