@@ -408,7 +408,7 @@ def solo(perf: StepModel, prompt: int, output: int) -> tuple[float, float]:
     clock, done = 0.0, 0
     while done < prompt:
         take = min(prompt - done, budget)
-        clock = clock + step(prefill_tokens=take, decode_seqs=0, kv_tokens=0 + done)
+        clock = clock + step(prefill_tokens=take, decode_seqs=0, kv_tokens=done)
         done += take
     if output <= 1:
         return clock, clock
@@ -417,10 +417,10 @@ def solo(perf: StepModel, prompt: int, output: int) -> tuple[float, float]:
     if first <= 0 or prompt <= 0:  # runs of zero-time steps, or nothing to prefill
         return _solo_replica(perf, prompt, output)
     if remaining > 1:
-        last = step(prefill_tokens=0, decode_seqs=1, kv_tokens=prompt + 1 * (remaining - 1))
+        last = step(prefill_tokens=0, decode_seqs=1, kv_tokens=prompt + remaining - 1)
         slope = (last - first) / (remaining - 1)
         return clock, clock + (remaining * first + slope * remaining * (remaining - 1) / 2)
-    return clock, clock + 1 * first
+    return clock, clock + first
 
 
 def _solo_replica(perf: StepModel, prompt: int, output: int) -> tuple[float, float]:
