@@ -233,9 +233,9 @@ def idle_window(layout: Layout, operator: Operator, namespaces: list[str],
     cpu = operator.cpu_seconds() - cpu
     after_metrics = operator.metrics()
     after_versions = versions(layout, namespaces)
-    writes = sum(1 for k, v in after_versions.items() if before_versions.get(k) != v)
     written = moved(before_versions, after_versions, before_status,
                     statuses(layout, namespaces))
+    writes = sum(n for what, n in written.items() if not what.startswith("status."))
     events = lmscale_events(layout, namespaces) - before_events
     cycles = (total(after_metrics, "lmscale_scaling_cycle_duration_seconds_count")
               - total(before_metrics, "lmscale_scaling_cycle_duration_seconds_count"))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from lmscale.planner import performance, plan
 from lmscale.sim import calibrate, probe
+from lmscale.sim.engine import StepModel
 from lmscale.sim.results import Slo
 
 from .fakes import LinearStep
@@ -86,8 +88,11 @@ def test_a_late_first_token_counts_before_its_request_finishes() -> None:
     pytest.param(LinearStep(per_sequence=0.001, per_cached_token=1e-7, max_num_seqs=8,
                             kv_capacity_tokens=6000, max_num_batched_tokens=512),
                  id="small-batch-and-cache"),
+    pytest.param(performance.replica_performance(plan.plan_replica("llama-3.1-8b",
+                                                                   "nvidia-h100-80gb")),
+                 id="planner-llama-3.1-8b-h100"),
 ])
-def test_a_request_alone_takes_the_replicas_own_times(perf: LinearStep) -> None:
+def test_a_request_alone_takes_the_replicas_own_times(perf: StepModel) -> None:
     """`solo` adds up the steps without a replica: the same floats."""
     for prompt, output in [(1, 1), (1, 2), (300, 40), (512, 1), (513, 2), (2000, 900)]:
         assert probe.solo(perf, prompt, output) == probe._solo_replica(perf, prompt, output)
