@@ -22,6 +22,8 @@ CHILD_RESOURCES = (("", "v1", "pods"), ("", "v1", "services"), ("apps", "v1", "d
                    ("networking.k8s.io", "v1", "ingresses"),
                    ("policy", "v1", "poddisruptionbudgets"))
 
+LIST_PAGE_SIZE = 200
+
 
 @kopf.on.startup()
 def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
@@ -50,6 +52,10 @@ def operator_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any)
     # posted explicitly, with messages that say what changed and why.
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
+    # List in pages, as client-go's informers do: a start-up's listing of 1,000 resources
+    # and their children decoded at once (26 MB of JSON, 130 MB as Python) was most of the
+    # operator's memory at its peak, which the allocator keeps. Paged, the peak is lower.
+    settings.watching.chunk_size = LIST_PAGE_SIZE
     settings.execution.max_workers = 8
     memo.executor = settings.execution.executor  # for handlers that await between steps
     # Watch only what lmscale rendered (kopf's `labels=` filters run after the objects have
